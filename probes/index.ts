@@ -1,0 +1,5 @@
+import type { AnyProbe } from '../src/probe/contract.js';
+import { probe as tlsCertificatePosture } from './tls-certificate-posture/probe.js';
+
+/** Every probe vigil knows, in display order. A probe not listed here does not exist. */
+export const probes: readonly AnyProbe[] = [tlsCertificatePosture];

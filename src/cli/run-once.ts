@@ -1,0 +1,78 @@
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+import type { ProbeResult } from '../probe/contract.js';
+import { runProbe } from '../probe/runner.js';
+import { configuredUnits, evidenceFor } from '../probe/units.js';
+import { controlStatus, type ControlStatus } from '../posture/status.js';
+
+/** The single JSON document `vigil run-once --json` prints. */
+export interface RunOnceReport {
+  results: ProbeResult[];
+  controls: Array<{ id: string; status: ControlStatus; reasons: string[] }>;
+}
+
+/**
+ * Runs every configured probe × target now, in this process (no Redis), retrying transient
+ * failures like the daemon would, and judges the controls these runs evidence. Controls with no
+ * run in this invocation (e.g. filtered out by --probe) are not reported.
+ */
+export async function runOnce(loaded: LoadedConfig, opts: { probe?: string | undefined; log: Logger; now?: () => Date }): Promise<RunOnceReport> {
+  const now = opts.now ?? (() => new Date());
+  const units = configuredUnits(loaded).filter((u) => !opts.probe || u.configured.probe.id === opts.probe);
+  const { attempts, backoffSeconds, timeoutSeconds } = loaded.config.worker;
+  const slot = now();
+  const results = await Promise.all(
+    units.map(async (unit) => {
+      for (let attempt = 1; ; attempt++) {
+        const outcome = await runProbe({
+          probe: unit.configured.probe,
+          target: unit.target,
+          params: unit.configured.params,
+          runId: `${unit.configured.probe.id}|${unit.target.name}|once-${slot.getTime()}`,
+          scheduledFor: slot,
+          timeoutMs: timeoutSeconds * 1000,
+          log: opts.log.child({ probe: unit.configured.probe.id, target: unit.target.name, attempt }),
+          now,
+        });
+        if (!outcome.transientError || attempt >= attempts) return outcome.result;
+        await new Promise((r) => setTimeout(r, Math.min(backoffSeconds * 1000 * 2 ** (attempt - 1), 30_000)));
+      }
+    }),
+  );
+  const latest = new Map(results.map((r) => [`${r.probe}|${r.target}`, r]));
+  const ran = new Set(results.map((r) => r.probe));
+  // Only the units that ran count as configured here, so --probe does not report other probes as missing.
+  const evidence = evidenceFor(loaded, units, latest);
+  const at = now();
+  const controls = loaded.catalog.controls
+    .filter((c) => c.probes.some((p) => ran.has(p)))
+    .map((c) => {
+      const s = controlStatus({ id: c.id, probes: c.probes.filter((p) => ran.has(p) || !opts.probe) }, evidence, at);
+      return { id: c.id, status: s.status, reasons: s.reasons };
+    });
+  return { results, controls };
+}
+
+/** 0 when every reported control is green, 1 when any is red, 2 when none is red but some is unknown (or nothing ran). */
+export function runOnceExitCode(report: RunOnceReport): number {
+  if (report.controls.some((c) => c.status === 'red')) return 1;
+  if (report.controls.length === 0 || report.controls.some((c) => c.status !== 'green')) return 2;
+  return 0;
+}
+
+/** A plain-text table: one row per finding, then one per control. */
+export function formatRunOnceTable(report: RunOnceReport): string {
+  const rows: string[][] = [['PROBE', 'TARGET', 'RESOURCE', 'OUTCOME', 'MESSAGE']];
+  for (const r of report.results) {
+    if (r.error) rows.push([r.probe, r.target, '-', 'error', `${r.error.class}: ${r.error.message}`]);
+    for (const f of r.findings) rows.push([r.probe, r.target, f.resource, f.outcome, f.message]);
+  }
+  const controls: string[][] = [['CONTROL', 'STATUS', 'WHY'], ...report.controls.map((c) => [c.id, c.status, c.reasons[0] ?? ''])];
+  return `${table(rows)}\n${table(controls)}`;
+}
+
+function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
+}

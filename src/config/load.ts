@@ -1,0 +1,115 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { VigilConfig } from './schema.js';
+import { ControlCatalog, loadControlCatalog } from './controls.js';
+import { ConfigError, formatIssues } from './errors.js';
+
+export { ConfigError, EXIT_CONFIG } from './errors.js';
+import type { AnyProbe } from '../probe/contract.js';
+import { cronIntervalMs, validateCron } from '../queue/cron.js';
+
+/** Root of the vigil package (where config/ and package.json live), for the embedded defaults. */
+export const packageRoot = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+function findPackageRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'config', 'controls.yaml'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(start, '..', '..');
+  }
+}
+
+/** The config that `vigil start` uses when no --config is given. */
+export const defaultConfigPath = path.join(packageRoot, 'config', 'vigil.example.yaml');
+
+/** The catalog used when the config names none. */
+export const defaultControlsPath = path.join(packageRoot, 'config', 'controls.yaml');
+
+/** A probe as configured: its definition, resolved schedule, interval and validated params. */
+export interface ConfiguredProbe {
+  probe: AnyProbe;
+  schedule: string;
+  /** Longest gap between two firings of the schedule; staleness is 2 × this. */
+  intervalMs: number;
+  params: unknown;
+}
+
+/** Everything the daemon needs, validated. */
+export interface LoadedConfig {
+  file: string;
+  dir: string;
+  config: VigilConfig;
+  catalog: ControlCatalog;
+  /** Enabled probes, by id, in registry order. */
+  probes: Map<string, ConfiguredProbe>;
+}
+
+/** Parses YAML text, with the line of a syntax error. */
+function parseYaml(file: string, text: string): unknown {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => `${file}: ${e.message.split('\n')[0]}`));
+  }
+  return doc.toJS() ?? {};
+}
+
+/** Reads and validates the config file, the catalog it names, and every probe's settings. */
+export function loadConfig(file: string, registry: readonly AnyProbe[]): LoadedConfig {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${file}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
+  }
+  return loadConfigText(text, abs, registry);
+}
+
+/** As loadConfig, from text already read (`file` names it in messages and anchors relative paths). */
+export function loadConfigText(text: string, file: string, registry: readonly AnyProbe[]): LoadedConfig {
+  const dir = path.dirname(path.resolve(file));
+  const raw = parseYaml(file, text);
+  const parsed = VigilConfig.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(formatIssues(file, parsed.error.issues));
+  const config = parsed.data;
+
+  // Relative paths in the file are relative to the file.
+  for (const target of config.tls) if (target.caFile) target.caFile = path.resolve(dir, target.caFile);
+  for (const ref of [config.redis.password, config.http.admin.token]) {
+    if (ref && 'file' in ref) ref.file = path.resolve(dir, ref.file);
+  }
+
+  const problems: string[] = [];
+  const byId = new Map(registry.map((p) => [p.id, p]));
+  for (const id of Object.keys(config.probes)) {
+    if (!byId.has(id)) problems.push(`${file}: probes.${id}: unknown probe (known: ${[...byId.keys()].join(', ')})`);
+  }
+
+  const probes = new Map<string, ConfiguredProbe>();
+  for (const probe of registry) {
+    const settings = config.probes[probe.id];
+    if (settings && !settings.enabled) continue;
+    const schedule = settings?.schedule ?? probe.schedule;
+    const cronProblem = validateCron(schedule);
+    if (cronProblem) problems.push(`${file}: probes.${probe.id}.schedule: ${cronProblem}`);
+    const params = probe.params.safeParse(settings?.params ?? {});
+    if (!params.success) {
+      problems.push(...formatIssues(file, params.error.issues, ['probes', probe.id, 'params']));
+      continue;
+    }
+    if (cronProblem) continue;
+    probes.set(probe.id, { probe, schedule, intervalMs: cronIntervalMs(schedule, config.timezone), params: params.data });
+  }
+
+  const controlsFile = config.controls ? path.resolve(dir, config.controls) : defaultControlsPath;
+  let catalog: ControlCatalog | undefined;
+  try {
+    catalog = loadControlCatalog(controlsFile, registry);
+  } catch (err) {
+    if (err instanceof ConfigError) problems.push(...err.problems);
+    else throw err;
+  }
+  if (problems.length > 0 || !catalog) throw new ConfigError(problems);
+  return { file, dir, config, catalog, probes };
+}

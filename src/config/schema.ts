@@ -1,0 +1,170 @@
+import { z } from 'zod';
+
+/**
+ * A secret is never a value in YAML: the file names where it lives.
+ * `{ env: NAME }` reads an environment variable, `{ file: PATH }` reads a file (trailing newline trimmed;
+ * a relative PATH is relative to the config file).
+ */
+export const SecretRef = z.union(
+  [
+    z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name') }),
+    z.strictObject({ file: z.string().min(1) }),
+  ],
+  { error: 'secrets are never values in YAML: write { env: VAR_NAME } or { file: /path/to/secret }' },
+);
+export type SecretRef = z.infer<typeof SecretRef>;
+
+const Port = z
+  .number({ error: 'expected a number 1–65535' })
+  .int('expected a number 1–65535')
+  .min(1, 'expected a number 1–65535')
+  .max(65535, 'expected a number 1–65535');
+
+/** `host:port` for a listener; host defaults to 127.0.0.1. */
+export const Listen = z
+  .union([z.string(), z.number()])
+  .transform((value, ctx) => {
+    const text = String(value);
+    const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text) ?? /^()()(\d+)$/.exec(text);
+    const port = m ? Number(m[3]) : NaN;
+    if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: 'expected host:port, e.g. 127.0.0.1:8080 (port 0 picks a free one)' });
+      return z.NEVER;
+    }
+    return { host: m[1] || m[2] || '127.0.0.1', port };
+  });
+export type Listen = z.output<typeof Listen>;
+
+/** `host:port`, with IPv6 literals bracketed. */
+function endpointName(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** A TLS endpoint: `host`, `host:port`, `[v6]:port`, or an object. Port defaults to 443. */
+export const TlsEndpoint = z
+  .union([
+    z.string().min(1),
+    z.strictObject({
+      host: z.string().min(1),
+      port: Port.default(443),
+      /** SNI and the name the certificate must match; defaults to host. */
+      servername: z.string().min(1).optional(),
+    }),
+  ])
+  .transform((value, ctx) => {
+    if (typeof value !== 'string') return { ...value, name: endpointName(value.host, value.port) };
+    const m = /^(?:\[([^\]]+)\]|([^:/\s]+))(?::(\d+))?$/.exec(value);
+    const port = m?.[3] === undefined ? 443 : Number(m[3]);
+    if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: 'expected host or host:port with a port 1–65535' });
+      return z.NEVER;
+    }
+    const host = (m[1] ?? m[2]) as string;
+    return { host, port, servername: undefined as string | undefined, name: endpointName(host, port) };
+  });
+export type TlsEndpoint = z.output<typeof TlsEndpoint>;
+
+/** A target of the TLS probe: a named list of endpoints. */
+export const TlsTarget = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'expected a name of letters, digits, ".", "_" or "-"'),
+  endpoints: z.array(TlsEndpoint).min(1, 'list at least one endpoint'),
+  /** PEM file of extra trusted roots, added to the system roots (relative to the config file). */
+  caFile: z.string().min(1).optional(),
+});
+export type TlsTarget = z.output<typeof TlsTarget>;
+
+/** Per-probe overrides: schedule, params, or switching a probe off. */
+export const ProbeSettings = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Cron expression (5 fields, or 6 with seconds). Default: the probe's own. */
+  schedule: z.string().min(1).optional(),
+  /** Validated against the probe's own params schema at load time. */
+  params: z.record(z.string(), z.unknown()).default({}),
+});
+export type ProbeSettings = z.output<typeof ProbeSettings>;
+
+const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** The whole vigil.yaml. Unknown keys are errors. */
+export const VigilConfig = z.strictObject({
+  /** IANA time zone for days and schedules. */
+  timezone: z
+    .string()
+    .default('UTC')
+    .refine((tz) => {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'expected an IANA time zone such as UTC or Europe/Berlin'),
+  /** Where vigil keeps local state (the embedded Redis). Relative to the working directory. Default ./var. */
+  dataDir: z.string().min(1).default('var'),
+  redis: z
+    .strictObject({
+      /** Leave out to let vigil run its own redis-server under dataDir. Put no password in the URL. */
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://host:port')
+        .refine((u) => {
+          try {
+            return new URL(u).password === '';
+          } catch {
+            return false;
+          }
+        }, 'expected a URL without a password: put it in redis.password as { env: NAME } or { file: PATH }')
+        .optional(),
+      password: SecretRef.optional(),
+      /** Key prefix for every key vigil and BullMQ write. */
+      prefix: z.string().regex(/^[a-z0-9_-]+$/i).default('vigil'),
+    })
+    .default({ prefix: 'vigil' }),
+  http: z
+    .strictObject({
+      public: z.strictObject({ listen: Listen.default({ host: '127.0.0.1', port: 8080 }) }).default({ listen: { host: '127.0.0.1', port: 8080 } }),
+      admin: z
+        .strictObject({
+          listen: Listen.default({ host: '127.0.0.1', port: 9464 }),
+          /** Bearer token for /api/*. Unset at start → vigil generates one into <dataDir>/admin-token. */
+          token: SecretRef.optional(),
+        })
+        .default({ listen: { host: '127.0.0.1', port: 9464 } }),
+    })
+    .default({ public: { listen: { host: '127.0.0.1', port: 8080 } }, admin: { listen: { host: '127.0.0.1', port: 9464 } } }),
+  /** The control catalog, relative to the config file. Default: config/controls.yaml shipped with vigil. */
+  controls: z.string().min(1).optional(),
+  worker: z
+    .strictObject({
+      /** Probe jobs run at once per daemon. */
+      concurrency: z.number().int().min(1).max(64).default(4),
+      /** Attempts per run for transient failures (timeouts, resets, 429, 5xx). */
+      attempts: z.number().int().min(1).max(20).default(3),
+      /** First retry delay; doubles each attempt. */
+      backoffSeconds: z.number().min(0).default(10),
+      /** Time budget of one collect; exceeded → aborted and retried. */
+      timeoutSeconds: z.number().positive().default(120),
+    })
+    .default({ concurrency: 4, attempts: 3, backoffSeconds: 10, timeoutSeconds: 120 }),
+  shutdown: z
+    .strictObject({
+      /** How long running jobs may finish on SIGTERM before they go back to the queue. */
+      graceSeconds: z.number().min(0).default(20),
+    })
+    .default({ graceSeconds: 20 }),
+  log: z.strictObject({ level: LogLevel.default('info') }).default({ level: 'info' }),
+  /** Targets of the tls-certificate-posture probe. */
+  tls: z
+    .array(TlsTarget)
+    .default([])
+    .superRefine((targets, ctx) => {
+      const seen = new Set<string>();
+      targets.forEach((t, i) => {
+        if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate target name "${t.name}"` });
+        seen.add(t.name);
+      });
+    }),
+  /** Per-probe settings, keyed by probe id. */
+  probes: z.record(z.string(), ProbeSettings).default({}),
+});
+export type VigilConfig = z.output<typeof VigilConfig>;

@@ -1,0 +1,259 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from './config/load.js';
+import { bearerMatches, listen, sendJson, type Listener } from './http/server.js';
+import { VigilMetrics } from './http/metrics.js';
+import type { ProbeResult } from './probe/contract.js';
+import { configuredUnits, evidenceFor, type ScheduledUnit } from './probe/units.js';
+import { controlStatus, type ControlState } from './posture/status.js';
+import { openRedis, PROBES_QUEUE, RESULTS_QUEUE, type ProbeJobData, type RedisLocation } from './queue/connection.js';
+import { ProbeWorker } from './queue/probe-worker.js';
+import { Recorder } from './queue/recorder.js';
+import { RedisRunCoordinator } from './queue/run-coordinator.js';
+import { Scheduler } from './queue/scheduler.js';
+import { readSecret, registerSecret } from './secrets.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from './store/embedded-redis.js';
+import { checkRedisServer } from './store/redis-checks.js';
+import { StateStore } from './store/state.js';
+
+export interface DaemonOptions {
+  loaded: LoadedConfig;
+  log: Logger;
+  /** Injected clock for status computations. */
+  now?: () => Date;
+  /** Environment to read secrets from. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A running daemon. */
+export interface Daemon {
+  adminUrl: string;
+  publicUrl: string;
+  state: StateStore;
+  worker: ProbeWorker;
+  recorder: Recorder;
+  scheduler: Scheduler;
+  /** Control states now, from the stored results. */
+  posture(): Promise<{ controls: ControlState[]; latest: ReadonlyMap<string, ProbeResult> }>;
+  /** Stop firing, let runs finish within the grace period, close everything. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Reads the admin token, or generates one into <dataDir>/admin-token (0600) when its source is unset. */
+function adminToken(loaded: LoadedConfig, env: NodeJS.ProcessEnv, log: Logger): string {
+  const ref = loaded.config.http.admin.token;
+  const fromRef = ref ? readSecret(ref, env) : undefined;
+  if (fromRef) return fromRef;
+  const file = path.resolve(loaded.config.dataDir, 'admin-token');
+  let token: string | undefined;
+  try {
+    token = readFileSync(file, 'utf8').trim() || undefined;
+  } catch {
+    token = undefined;
+  }
+  if (!token) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    token = randomBytes(32).toString('base64url');
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  registerSecret(token);
+  log.warn({ file }, 'admin token not configured: using the generated token in this file');
+  return token;
+}
+
+/** Starts the daemon: Redis, queues, workers, scheduler, HTTP listeners. */
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const { loaded, log } = opts;
+  const env = opts.env ?? process.env;
+  const now = opts.now ?? (() => new Date());
+  const { config } = loaded;
+  const prefix = config.redis.prefix;
+  const closers: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        log.warn({ err }, 'error while closing');
+      }
+    }
+    closers.length = 0;
+  };
+
+  try {
+    let location: RedisLocation;
+    if (config.redis.url) location = { url: config.redis.url };
+    else {
+      const embedded: EmbeddedRedis = await startEmbeddedRedis({ dataDir: path.resolve(config.dataDir), log });
+      closers.push(() => embedded.stop());
+      location = embedded.connection;
+      log.info({ connection: embedded.connection }, 'embedded redis-server started');
+    }
+    const password = config.redis.password ? readSecret(config.redis.password, env) : undefined;
+    const settings = { location, password };
+    const token = adminToken(loaded, env, log);
+
+    const client: Redis = openRedis(settings, 'client', 'vigil-client');
+    closers.push(async () => void client.disconnect());
+    const workerConn: Redis = openRedis(settings, 'worker', 'vigil-worker');
+    closers.push(async () => void workerConn.disconnect());
+    await client.ping();
+    await checkRedisServer(client, log);
+
+    const state = new StateStore(client, prefix);
+    const units: ScheduledUnit[] = configuredUnits(loaded);
+    const probesQueue = new Queue<ProbeJobData>(PROBES_QUEUE, { connection: workerConn, prefix });
+    const resultsQueue = new Queue<ProbeResult>(RESULTS_QUEUE, { connection: workerConn, prefix });
+    closers.push(() => probesQueue.close());
+    closers.push(() => resultsQueue.close());
+
+    const posture = async () => {
+      const { results, corrupt } = await state.latestResults();
+      if (corrupt.length > 0) log.error({ fields: corrupt }, 'stored results fail their schema: treated as missing');
+      const evidence = evidenceFor(loaded, units, results);
+      const at = now();
+      return { controls: loaded.catalog.controls.map((c) => controlStatus(c, evidence, at)), latest: results };
+    };
+
+    const metrics = new VigilMetrics(
+      {
+        posture,
+        runCounts: () => state.runCounts(),
+        lastSuccess: () => state.lastSuccess(),
+        queueCounts: async () => [
+          { queue: PROBES_QUEUE, counts: await probesQueue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized') },
+          { queue: RESULTS_QUEUE, counts: await resultsQueue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized') },
+        ],
+        now,
+      },
+      [...loaded.probes.values()].map((p) => p.probe),
+    );
+
+    const recorder = new Recorder({ connection: workerConn, prefix, state, log: log.child({ component: 'recorder' }) });
+    closers.push(() => recorder.close());
+    const worker = new ProbeWorker({
+      connection: workerConn,
+      prefix,
+      units,
+      results: resultsQueue,
+      concurrency: config.worker.concurrency,
+      timeoutMs: config.worker.timeoutSeconds * 1000,
+      log: log.child({ component: 'worker' }),
+      onRun: (r, s) => metrics.observeRun(r, s),
+    });
+    closers.push(() => worker.close(config.shutdown.graceSeconds * 1000));
+
+    const scheduler = new Scheduler({
+      units,
+      queue: probesQueue,
+      coordinator: new RedisRunCoordinator(client, prefix),
+      state,
+      timezone: config.timezone,
+      attempts: config.worker.attempts,
+      backoffMs: config.worker.backoffSeconds * 1000,
+      log: log.child({ component: 'scheduler' }),
+    });
+    closers.push(() => scheduler.stop());
+
+    const health = async (_req: unknown, res: import('node:http').ServerResponse) => sendJson(res, 200, { status: 'ok' });
+    const ready = async (_req: unknown, res: import('node:http').ServerResponse) => {
+      const problems: string[] = [];
+      try {
+        await client.ping();
+      } catch {
+        problems.push('redis unreachable');
+      }
+      if (!worker.worker.isRunning()) problems.push('probe worker not running');
+      if (!recorder.worker.isRunning()) problems.push('recorder not running');
+      sendJson(res, problems.length ? 503 : 200, { status: problems.length ? 'not ready' : 'ready', problems });
+    };
+    const requireToken = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): boolean => {
+      if (bearerMatches(req.headers.authorization, token)) return true;
+      sendJson(res, 401, { error: 'missing or wrong bearer token' }, { 'www-authenticate': 'Bearer realm="vigil-admin"' });
+      return false;
+    };
+    const catalogById = new Map(loaded.catalog.controls.map((c) => [c.id, c]));
+    const controlView = (c: ControlState, latest: ReadonlyMap<string, ProbeResult>, withFindings: boolean) => {
+      const def = catalogById.get(c.id);
+      return {
+        id: c.id,
+        title: def?.title,
+        status: c.status,
+        stale: c.stale,
+        reasons: c.reasons,
+        lastMeasuredAt: c.lastMeasuredAt ?? null,
+        frameworks: def?.frameworks,
+        probes: def?.probes,
+        targets: c.targets.map((t) => ({
+          ...t,
+          lastMeasuredAt: t.lastMeasuredAt ?? null,
+          ...(withFindings ? { result: latest.get(`${t.probe}|${t.target}`) ?? null } : {}),
+        })),
+      };
+    };
+
+    const admin: Listener = await listen(
+      'admin',
+      config.http.admin.listen,
+      {
+        '/metrics': async (_req, res) => {
+          const body = await metrics.registry.metrics();
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(body);
+        },
+        '/healthz': health,
+        '/readyz': ready,
+        '/api/controls': async (req, res) => {
+          if (!requireToken(req, res)) return;
+          const p = await posture();
+          sendJson(res, 200, { generatedAt: now().toISOString(), controls: p.controls.map((c) => controlView(c, p.latest, false)) });
+        },
+        '/api/controls/*': async (req, res) => {
+          if (!requireToken(req, res)) return;
+          const id = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.slice('/api/controls/'.length));
+          const p = await posture();
+          const c = p.controls.find((x) => x.id === id);
+          if (!c) return sendJson(res, 404, { error: `no control "${id}"` });
+          sendJson(res, 200, controlView(c, p.latest, true));
+        },
+      },
+      log,
+    );
+    closers.push(() => admin.close());
+    const pub: Listener = await listen('public', config.http.public.listen, { '/healthz': health }, log);
+    closers.push(() => pub.close());
+
+    const caughtUp = await scheduler.catchUp(now());
+    scheduler.start();
+    log.info({ units: units.length, caughtUp, admin: admin.url, public: pub.url }, 'vigil started');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      adminUrl: admin.url,
+      publicUrl: pub.url,
+      state,
+      worker,
+      recorder,
+      scheduler,
+      posture,
+      stop: () => {
+        stopping ??= (async () => {
+          log.info('vigil stopping');
+          // Stop firing first, then drain the workers, then the listeners and Redis.
+          await scheduler.stop();
+          await closeAll();
+          log.info('vigil stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

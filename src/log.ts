@@ -1,0 +1,45 @@
+import { Writable } from 'node:stream';
+import pino, { type Logger } from 'pino';
+import { scrub } from './secrets.js';
+
+/** Paths pino blanks before serialising, wherever a secret could sit in a log object. */
+export const redactPaths = [
+  'token',
+  '*.token',
+  'password',
+  '*.password',
+  'secret',
+  '*.secret',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'req.headers.authorization',
+  'privateKey',
+  '*.privateKey',
+];
+
+/** A destination that scrubs registered secret values from every line before writing it. */
+export function scrubbingStream(out: NodeJS.WritableStream = process.stdout): Writable {
+  return new Writable({
+    write(chunk: Buffer | string, _enc, cb) {
+      out.write(scrub(chunk.toString()));
+      cb();
+    },
+  });
+}
+
+/** The daemon's root logger: pino JSON, secrets redacted by path and by value. */
+export function createLogger(level: string, out?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      level,
+      base: { app: 'vigil' },
+      redact: { paths: redactPaths, censor: '[REDACTED]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    scrubbingStream(out),
+  );
+}
+
+export type { Logger };

@@ -1,0 +1,116 @@
+import type { Control } from '../config/controls.js';
+import type { ProbeResult } from '../probe/contract.js';
+
+/** Status of a control now (DESIGN.md §3). Stale, error and unknown are never green. */
+export type ControlStatus = 'green' | 'red' | 'unknown';
+
+/** What is known about one probe of a control, as input to {@link controlStatus}. */
+export interface ProbeEvidence {
+  probe: string;
+  /** False when the probe is switched off in the config. */
+  enabled: boolean;
+  /** Staleness limit is 2 × this. */
+  intervalMs: number;
+  /** Every configured target, with its newest result if any. */
+  targets: Array<{ target: string; result: ProbeResult | undefined }>;
+}
+
+/** The verdict on one probe × target. */
+export interface TargetStatus {
+  probe: string;
+  target: string;
+  status: ControlStatus;
+  stale: boolean;
+  /** Why it is not green (empty when green). */
+  reasons: string[];
+  lastMeasuredAt: string | undefined;
+}
+
+/** A control's status with the reasons behind it. */
+export interface ControlState {
+  id: string;
+  status: ControlStatus;
+  /** True when some newest result is older than 2 × its probe's interval. */
+  stale: boolean;
+  reasons: string[];
+  /** Newest finishedAt among its results. */
+  lastMeasuredAt: string | undefined;
+  targets: TargetStatus[];
+}
+
+/** Judges one probe × target from its newest result. */
+export function targetStatus(probe: string, target: string, intervalMs: number, result: ProbeResult | undefined, now: Date): TargetStatus {
+  const base = { probe, target, lastMeasuredAt: result?.finishedAt };
+  if (!result) return { ...base, status: 'unknown', stale: false, reasons: [`${probe}/${target}: no result yet`] };
+  const ageMs = now.getTime() - Date.parse(result.finishedAt);
+  const stale = !(ageMs <= 2 * intervalMs);
+  const reasons: string[] = [];
+  let status: ControlStatus = 'green';
+  if (result.error) {
+    status = 'unknown';
+    reasons.push(`${probe}/${target}: run error ${result.error.class}: ${result.error.message}`);
+  }
+  const failing = result.findings.filter((f) => f.outcome === 'fail');
+  const unknown = result.findings.filter((f) => f.outcome === 'unknown');
+  if (failing.length > 0) {
+    status = 'red';
+    reasons.push(`${probe}/${target}: ${failing.length} failing (${failing.slice(0, 3).map((f) => f.resource).join(', ')}${failing.length > 3 ? ', …' : ''})`);
+  }
+  if (unknown.length > 0) {
+    if (status === 'green') status = 'unknown';
+    reasons.push(`${probe}/${target}: ${unknown.length} could not be judged (${unknown.slice(0, 3).map((f) => f.resource).join(', ')}${unknown.length > 3 ? ', …' : ''})`);
+  }
+  if (!result.error && result.findings.length === 0) {
+    status = 'unknown';
+    reasons.push(`${probe}/${target}: the run found nothing to judge`);
+  }
+  if (stale) {
+    if (status === 'green') status = 'unknown';
+    reasons.push(`${probe}/${target}: stale, newest result is from ${result.finishedAt} (limit ${Math.round((2 * intervalMs) / 1000)} s)`);
+  }
+  return { ...base, status, stale, reasons };
+}
+
+/**
+ * Status of a control now: red when some newest finding fails (a known failure stays red even
+ * when its result is stale: that never overstates health); unknown when anything is missing,
+ * errored, could not be judged, or stale; green only when every configured target of every probe
+ * has a fresh result whose findings all pass or are not applicable.
+ */
+export function controlStatus(control: Pick<Control, 'id' | 'probes'>, evidence: readonly ProbeEvidence[], now: Date): ControlState {
+  const byProbe = new Map(evidence.map((e) => [e.probe, e]));
+  const targets: TargetStatus[] = [];
+  const reasons: string[] = [];
+  for (const probe of control.probes) {
+    const e = byProbe.get(probe);
+    if (!e || !e.enabled) {
+      reasons.push(`${probe}: probe is switched off in the config`);
+      continue;
+    }
+    if (e.targets.length === 0) {
+      reasons.push(`${probe}: no target configured`);
+      continue;
+    }
+    for (const t of e.targets) targets.push(targetStatus(probe, t.target, e.intervalMs, t.result, now));
+  }
+  for (const t of targets) reasons.push(...t.reasons);
+  let status: ControlStatus;
+  if (targets.some((t) => t.status === 'red')) status = 'red';
+  else if (reasons.length > 0) status = 'unknown';
+  else status = 'green';
+  const measured = targets.map((t) => t.lastMeasuredAt).filter((x): x is string => x !== undefined).sort();
+  return { id: control.id, status, stale: targets.some((t) => t.stale), reasons, lastMeasuredAt: measured.at(-1), targets };
+}
+
+/** The metric value of a status: 1 green, 0 red, -1 unknown. */
+export function statusValue(status: ControlStatus): number {
+  return status === 'green' ? 1 : status === 'red' ? 0 : -1;
+}
+
+/** The outcome of one run, for `vigil_probe_runs_total{outcome}`: error, fail, unknown or pass. */
+export function runOutcome(result: ProbeResult): 'error' | 'fail' | 'unknown' | 'pass' {
+  if (result.error) return 'error';
+  if (result.findings.some((f) => f.outcome === 'fail')) return 'fail';
+  if (result.findings.length === 0 || result.findings.some((f) => f.outcome === 'unknown')) return 'unknown';
+  return 'pass';
+}

@@ -1,0 +1,117 @@
+import { Worker, WaitingError, type Job, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { ProbeResult } from '../probe/contract.js';
+import { runProbe } from '../probe/runner.js';
+import { PROBES_QUEUE, type ProbeJobData } from './connection.js';
+import type { ScheduledUnit } from '../probe/units.js';
+
+export interface ProbeWorkerOptions {
+  connection: Redis;
+  prefix: string;
+  units: readonly ScheduledUnit[];
+  results: Queue<ProbeResult>;
+  concurrency: number;
+  timeoutMs: number;
+  log: Logger;
+  /** Called after each finished run (metrics). */
+  onRun?: (result: ProbeResult, durationSeconds: number) => void;
+}
+
+/**
+ * Runs probe jobs: resolves the target from this replica's own config (job data holds names
+ * only), runs the probe, and hands the result to the `results` queue under its runId. A transient
+ * failure is thrown back to BullMQ for a retry with backoff while attempts remain; the last
+ * attempt, or any other failure, is published as a result with `error`.
+ */
+export class ProbeWorker {
+  readonly worker: Worker<ProbeJobData, { runId: string }>;
+  private readonly shutdown = new AbortController();
+  private readonly byKey: Map<string, ScheduledUnit>;
+  /** Runs this replica executed, for tests and logs. */
+  executed = 0;
+
+  constructor(private readonly opts: ProbeWorkerOptions) {
+    this.byKey = new Map(opts.units.map((u) => [`${u.configured.probe.id}|${u.target.name}`, u]));
+    this.worker = new Worker<ProbeJobData, { runId: string }>(PROBES_QUEUE, (job, token) => this.process(job, token), {
+      connection: opts.connection,
+      prefix: opts.prefix,
+      concurrency: opts.concurrency,
+      // A crashed replica's jobs go back to the queue once their lock lapses.
+      lockDuration: Math.max(30_000, opts.timeoutMs + 10_000),
+      maxStalledCount: 2,
+    });
+    this.worker.on('error', (err) => opts.log.error({ err }, 'probe worker error'));
+  }
+
+  private async process(job: Job<ProbeJobData, { runId: string }>, token: string | undefined): Promise<{ runId: string }> {
+    const runId = job.id as string;
+    const log = this.opts.log.child({ jobId: runId, probe: job.data.probe, target: job.data.target, attempt: job.attemptsMade + 1 });
+    const unit = this.byKey.get(`${job.data.probe}|${job.data.target}`);
+    let result: ProbeResult;
+    if (!unit) {
+      const now = new Date().toISOString();
+      result = {
+        runId,
+        probe: job.data.probe,
+        target: job.data.target,
+        scheduledFor: job.data.scheduledFor,
+        startedAt: now,
+        finishedAt: now,
+        findings: [],
+        error: { class: 'ConfigMismatchError', message: 'this replica has no such probe target configured: give every replica the same config' },
+      };
+    } else {
+      this.executed++;
+      const outcome = await runProbe({
+        probe: unit.configured.probe,
+        target: unit.target,
+        params: unit.configured.params,
+        runId,
+        scheduledFor: new Date(job.data.scheduledFor),
+        timeoutMs: this.opts.timeoutMs,
+        signal: this.shutdown.signal,
+        log,
+      });
+      if (this.shutdown.signal.aborted) {
+        // Shutting down past the grace period: hand the job back untouched instead of recording an error.
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      const attempts = job.opts.attempts ?? 1;
+      if (outcome.transientError && job.attemptsMade + 1 < attempts) {
+        log.warn({ err: outcome.transientError }, 'transient failure, will retry');
+        throw outcome.transientError;
+      }
+      result = outcome.result;
+      this.opts.onRun?.(result, outcome.durationSeconds);
+      log.info({ findings: result.findings.length, error: result.error?.class }, 'run finished');
+    }
+    await this.opts.results.add('result', result, {
+      jobId: runId,
+      attempts: 20,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: 86_400, count: 50_000 },
+      removeOnFail: { age: 30 * 86_400 },
+    });
+    return { runId };
+  }
+
+  /** Waits up to `graceMs` for running jobs, then aborts them and hands them back to the queue. */
+  async close(graceMs: number): Promise<void> {
+    const closing = this.worker.close();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      closing.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.opts.log.warn({ graceMs }, 'runs still going at the end of the grace period: returning them to the queue');
+      this.shutdown.abort(new Error('shutting down'));
+      await closing;
+    }
+  }
+}
