@@ -18,7 +18,6 @@ export function openRedis(settings: RedisSettings, purpose: 'worker' | 'client',
   const opts: RedisOptions = {
     connectionName: name,
     maxRetriesPerRequest: purpose === 'worker' ? null : 2,
-    enableOfflineQueue: purpose === 'worker',
     lazyConnect: false,
     ...(settings.password ? { password: settings.password } : {}),
   };

@@ -85,7 +85,7 @@ export class ProbeWorker {
       }
       result = outcome.result;
       this.opts.onRun?.(result, outcome.durationSeconds);
-      log.info({ findings: result.findings.length, error: result.error?.class }, 'run finished');
+      log.info({ findings: result.findings.length, error: result.error }, 'run finished');
     }
     await this.opts.results.add('result', result, {
       jobId: runId,
