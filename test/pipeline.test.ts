@@ -196,7 +196,7 @@ describe('pipeline: scheduler → probes queue → worker → results queue → 
     // The same runId under new job ids, as a replayed delivery would be.
     await q.add('result', result, { jobId: 'replay-1' });
     await q.add('result', result, { jobId: 'replay-2' });
-    await waitFor(async () => (await q.getJobCounts('completed')).completed >= 4, 10_000, 'replays processed');
+    await waitFor(async () => ((await q.getJobCounts('completed')).completed ?? 0) >= 4, 10_000, 'replays processed');
     await q.close();
     expect((await daemon.state.runCounts()).get('fake-check|pass')).toBe(2);
   });

@@ -1,0 +1,153 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { ProbeResult } from '../src/probe/contract.js';
+import { createCertificate, pemChain } from './helpers/tls-certs.js';
+import { closedPort, startTlsPeer, startValidTlsPeer, type TlsPeer, type ValidTlsPeer } from './helpers/tls-peer.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dir = mkdtempSync(path.join(tmpdir(), 'vigil-cli-'));
+let good: ValidTlsPeer;
+let wrongName: TlsPeer;
+let deadPort: number;
+
+beforeAll(async () => {
+  good = await startValidTlsPeer();
+  // Same trusted chain, but the certificate names another host.
+  const other = createCertificate({ commonName: 'other.example', keySlot: 'leaf', issuer: good.pki.intermediate, altNames: ['other.example'] });
+  wrongName = await startTlsPeer({ cert: pemChain(other, good.pki.intermediate), key: other.keyPem });
+  deadPort = await closedPort();
+});
+afterAll(async () => {
+  await Promise.all([good.close(), wrongName.close()]);
+});
+
+function writeConfig(name: string, endpoints: string): string {
+  const file = path.join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `dataDir: ${dir}/var-${name}
+worker: { attempts: 1, timeoutSeconds: 10 }
+tls:
+  - name: web
+    caFile: ${good.caFile}
+    endpoints: ${endpoints}
+`,
+  );
+  return file;
+}
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t), env: {} });
+  return { code, out, err };
+}
+
+describe('vigil CLI', () => {
+  it('run-once --json prints one document and exits 0 when every control is green', async () => {
+    const file = writeConfig('green', `[{ host: 127.0.0.1, port: ${good.port}, servername: localhost }]`);
+    const { code, out } = await cli('run-once', '--config', file, '--json');
+    const doc = JSON.parse(out) as { results: unknown[]; controls: Array<{ id: string; status: string }> };
+    expect(Object.keys(doc).sort()).toEqual(['controls', 'results']);
+    expect(doc.results).toHaveLength(1);
+    const result = ProbeResult.parse(doc.results[0]);
+    expect(result).toMatchObject({ probe: 'tls-certificate-posture', target: 'web' });
+    expect(result.findings).toEqual([expect.objectContaining({ resource: `127.0.0.1:${good.port}`, outcome: 'pass' })]);
+    expect(doc.controls).toEqual([{ id: 'tls-certificates', status: 'green', reasons: [] }]);
+    expect(code).toBe(0);
+  });
+
+  it('run-once exits 1 when a control is red and prints a table', async () => {
+    const file = writeConfig('red', `[{ host: 127.0.0.1, port: ${wrongName.port}, servername: localhost }]`);
+    const { code, out } = await cli('run-once', '--config', file);
+    expect(code).toBe(1);
+    expect(out).toMatch(/^PROBE\s+TARGET\s+RESOURCE\s+OUTCOME\s+MESSAGE/);
+    expect(out).toContain(`tls-certificate-posture  web     127.0.0.1:${wrongName.port}  fail`);
+    expect(out).toMatch(/tls-certificates\s+red/);
+  });
+
+  it('run-once exits 2 when nothing is red but something could not be observed', async () => {
+    const file = writeConfig('unknown', `["127.0.0.1:${deadPort}"]`);
+    const { code, out } = await cli('run-once', '--config', file, '--json');
+    expect(code).toBe(2);
+    const doc = JSON.parse(out) as { results: Array<{ findings: Array<{ outcome: string }> }> };
+    expect(doc.results[0]?.findings[0]?.outcome).toBe('unknown');
+  });
+
+  it('run-once --probe refuses a probe that is not enabled', async () => {
+    const file = writeConfig('probe', `["127.0.0.1:${deadPort}"]`);
+    const { code, err } = await cli('run-once', '--config', file, '--probe', 'nope');
+    expect(code).toBe(64);
+    expect(err).toContain('no enabled probe "nope"');
+  });
+
+  it('config check exits 78 with one line per problem naming the key path', async () => {
+    const file = path.join(dir, 'bad.yaml');
+    writeFileSync(file, 'tls:\n  - name: web\n    endpoints: [a.example, b.example, { host: c.example, port: 0 }]\nhttp: { admin: { token: plain-text-secret } }\n');
+    const { code, err } = await cli('config', 'check', '--config', file);
+    expect(code).toBe(78);
+    expect(err.trim().split('\n')).toEqual([
+      `${file}: http.admin.token: secrets are never values in YAML: write { env: VAR_NAME } or { file: /path/to/secret }`,
+      `${file}: tls[0].endpoints[2].port: expected a number 1–65535`,
+    ]);
+  });
+
+  it('config check accepts the embedded defaults', async () => {
+    const { code, out } = await cli('config', 'check');
+    expect(code).toBe(0);
+    expect(out).toContain('vigil.example.yaml: OK — 1 probe(s) enabled, 1 target(s), 1 control(s)');
+  });
+
+  it('probes lists each probe with its controls, schedule and permissions', async () => {
+    const { code, out } = await cli('probes');
+    expect(code).toBe(0);
+    expect(out).toContain('tls-certificate-posture — ');
+    expect(out).toContain('controls:    tls-certificates');
+    expect(out).toContain('schedule:    */15 * * * *');
+    expect(out).toMatch(/permissions: \S/);
+  });
+});
+
+describe('the vigil binary', () => {
+  beforeAll(() => {
+    if (!existsSync(path.join(root, 'dist/src/cli/main.js'))) {
+      const built = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { encoding: 'utf8' });
+      if (built.status !== 0) throw new Error(`build failed: ${built.stdout}${built.stderr}`);
+    }
+  }, 120_000);
+
+  it('stops with one line when redis-server is missing and no redis.url is set', () => {
+    const file = writeConfig('noredis', `["127.0.0.1:${deadPort}"]`);
+    const run = spawnSync(process.execPath, [path.join(root, 'bin/vigil.js'), 'start', '--config', file], {
+      encoding: 'utf8',
+      env: { PATH: path.join(dir, 'empty-path') },
+      timeout: 20_000,
+    });
+    expect(run.stderr.trim()).toBe('redis-server is not installed: run "sudo apt-get install -y redis-server", or set redis.url in the config to use an existing Redis');
+    expect(run.status).toBe(69);
+  });
+
+  it('start runs on its own redis-server and exits 0 on SIGTERM', async () => {
+    const file = writeConfig('start', `["127.0.0.1:${deadPort}"]`);
+    writeFileSync(file, `${'http: { public: { listen: 127.0.0.1:0 }, admin: { listen: 127.0.0.1:0 } }\n'}${(await import('node:fs')).readFileSync(file, 'utf8')}`);
+    const child = spawn(process.execPath, [path.join(root, 'bin/vigil.js'), 'start', '--config', file], { env: { PATH: process.env.PATH ?? '' } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const deadline = Date.now() + 20_000;
+    while (!out.includes('"msg":"vigil started"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(out).toContain('"msg":"vigil started"');
+    expect(existsSync(path.join(dir, 'var-start', 'admin-token'))).toBe(true);
+    const code = await new Promise<number | null>((resolve) => {
+      child.once('exit', (c) => resolve(c));
+      child.kill('SIGTERM');
+    });
+    expect(code).toBe(0);
+    expect(out).toContain('"msg":"vigil stopped"');
+  });
+});
