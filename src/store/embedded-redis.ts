@@ -181,7 +181,8 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
       stopping ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) {
           child.kill('SIGTERM');
-          const exited = await Promise.race([spawned.exited.then(() => true), sleep(stopTimeoutMs, false)]);
+          // ref: false, so a server that exits at once does not keep the process alive for the timeout.
+          const exited = await Promise.race([spawned.exited.then(() => true), sleep(stopTimeoutMs, false, { ref: false })]);
           if (!exited) {
             log.warn({ stopTimeoutMs, redisPid: child.pid }, 'embedded redis did not stop in time, killing it');
             forceKill(child);
