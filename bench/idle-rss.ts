@@ -70,13 +70,13 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
-  const loaded = loadConfig(file, registry);
+  const loaded = loadConfig(file, registry, { ...process.env, VIGIL_BENCH_ADMIN_TOKEN: 'bench-token-not-secret' });
   const discard = new Writable({ write: (_chunk, _enc, cb) => cb() });
   const log = createLogger(loaded.config.log.level, discard);
 
   const rssAtStart = process.memoryUsage().rss;
   const t0 = performance.now();
-  const daemon = await startDaemon({ loaded, log, env: { ...process.env, VIGIL_BENCH_ADMIN_TOKEN: 'bench-token-not-secret' } });
+  const daemon = await startDaemon({ loaded, log });
   const startSeconds = (performance.now() - t0) / 1000;
   let stopped = false;
   try {

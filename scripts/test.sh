@@ -4,5 +4,4 @@
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/ensure.sh
-command -v openssl >/dev/null 2>&1 || fail "openssl is required by the TLS tests: apt-get install -y openssl"
 exec npx --no-install vitest run "$@"

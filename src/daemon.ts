@@ -10,12 +10,12 @@ import { VigilMetrics } from './http/metrics.js';
 import type { ProbeResult } from './probe/contract.js';
 import { configuredUnits, evidenceFor, type ScheduledUnit } from './probe/units.js';
 import { controlStatus, type ControlState } from './posture/status.js';
-import { openRedis, PROBES_QUEUE, RESULTS_QUEUE, type ProbeJobData, type RedisLocation } from './queue/connection.js';
+import { describeLocation, openRedis, PROBES_QUEUE, RedisUnavailableError, RESULTS_QUEUE, type ProbeJobData, type RedisLocation } from './queue/connection.js';
 import { ProbeWorker } from './queue/probe-worker.js';
 import { Recorder } from './queue/recorder.js';
 import { RedisRunCoordinator } from './queue/run-coordinator.js';
 import { Scheduler } from './queue/scheduler.js';
-import { readSecret, registerSecret } from './secrets.js';
+import { registerSecret } from './secrets.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './store/embedded-redis.js';
 import { checkRedisServer } from './store/redis-checks.js';
 import { StateStore } from './store/state.js';
@@ -23,10 +23,10 @@ import { StateStore } from './store/state.js';
 export interface DaemonOptions {
   loaded: LoadedConfig;
   log: Logger;
+  /** Called when the daemon cannot go on (its embedded redis-server died); the caller should stop and exit non-zero. */
+  onFatal?: (err: Error) => void;
   /** Injected clock for status computations. */
   now?: () => Date;
-  /** Environment to read secrets from. */
-  env?: NodeJS.ProcessEnv;
 }
 
 /** A running daemon. */
@@ -44,10 +44,8 @@ export interface Daemon {
 }
 
 /** Reads the admin token, or generates one into <dataDir>/admin-token (0600) when its source is unset. */
-function adminToken(loaded: LoadedConfig, env: NodeJS.ProcessEnv, log: Logger): string {
-  const ref = loaded.config.http.admin.token;
-  const fromRef = ref ? readSecret(ref, env) : undefined;
-  if (fromRef) return fromRef;
+function adminToken(loaded: LoadedConfig, log: Logger): string {
+  if (loaded.secrets.adminToken) return loaded.secrets.adminToken;
   const file = path.resolve(loaded.config.dataDir, 'admin-token');
   let token: string | undefined;
   try {
@@ -69,7 +67,6 @@ function adminToken(loaded: LoadedConfig, env: NodeJS.ProcessEnv, log: Logger): 
 /** Starts the daemon: Redis, queues, workers, scheduler, HTTP listeners. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { loaded, log } = opts;
-  const env = opts.env ?? process.env;
   const now = opts.now ?? (() => new Date());
   const { config } = loaded;
   const prefix = config.redis.prefix;
@@ -85,24 +82,39 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     closers.length = 0;
   };
 
+  let embedded: EmbeddedRedis | undefined;
   try {
     let location: RedisLocation;
     if (config.redis.url) location = { url: config.redis.url };
     else {
-      const embedded: EmbeddedRedis = await startEmbeddedRedis({ dataDir: path.resolve(config.dataDir), log });
-      closers.push(() => embedded.stop());
+      embedded = await startEmbeddedRedis({
+        dataDir: path.resolve(config.dataDir),
+        log,
+        onUnexpectedExit: ({ code, signal }) => opts.onFatal?.(new Error(`the embedded redis-server exited (code ${code}, signal ${signal}): see ${path.resolve(config.dataDir, 'redis', 'redis.log')}`)),
+      });
       location = embedded.connection;
-      log.info({ connection: embedded.connection }, 'embedded redis-server started');
     }
-    const password = config.redis.password ? readSecret(config.redis.password, env) : undefined;
-    const settings = { location, password };
-    const token = adminToken(loaded, env, log);
+    const settings = { location, password: loaded.secrets.redisPassword };
+    const token = adminToken(loaded, log);
 
-    const client: Redis = openRedis(settings, 'client', 'vigil-client');
+    let lastRedisError = 0;
+    let lastRedisErrorMessage = '';
+    const onRedisError = (err: Error) => {
+      lastRedisErrorMessage = err.message;
+      // Reconnect attempts repeat the same error many times a second: log at most every 10 s.
+      if (Date.now() - lastRedisError < 10_000) return;
+      lastRedisError = Date.now();
+      log.error({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'redis connection error');
+    };
+    const client: Redis = openRedis(settings, 'client', 'vigil-client', onRedisError);
     closers.push(async () => void client.disconnect());
-    const workerConn: Redis = openRedis(settings, 'worker', 'vigil-worker');
+    const workerConn: Redis = openRedis(settings, 'worker', 'vigil-worker', onRedisError);
     closers.push(async () => void workerConn.disconnect());
-    await client.ping();
+    try {
+      await client.ping();
+    } catch (err) {
+      throw new RedisUnavailableError(`cannot reach Redis at ${describeLocation(location)} (${lastRedisErrorMessage || (err as Error).message}): start it, or fix redis.url`);
+    }
     await checkRedisServer(client, log);
 
     const state = new StateStore(client, prefix);
@@ -135,7 +147,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     );
 
     const recorder = new Recorder({ connection: workerConn, prefix, state, log: log.child({ component: 'recorder' }) });
-    closers.push(() => recorder.close());
+    closers.push(async () => {
+      // Results of runs that finished during shutdown are recorded before the recorder stops (bounded).
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline) {
+        const c = await resultsQueue.getJobCounts('waiting', 'active', 'delayed');
+        if ((c.waiting ?? 0) + (c.active ?? 0) + (c.delayed ?? 0) === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await recorder.close();
+    });
     const worker = new ProbeWorker({
       connection: workerConn,
       prefix,
@@ -230,6 +251,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
     const caughtUp = await scheduler.catchUp(now());
     scheduler.start();
+    scheduler.startCatchUpLoop();
     log.info({ units: units.length, caughtUp, admin: admin.url, public: pub.url }, 'vigil started');
 
     let stopping: Promise<void> | undefined;
@@ -244,9 +266,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       stop: () => {
         stopping ??= (async () => {
           log.info('vigil stopping');
-          // Stop firing first, then drain the workers, then the listeners and Redis.
+          // Stop firing first, then drain the workers, then the listeners and Redis. If Redis is
+          // gone the BullMQ calls would wait for it forever: past the bound, cut the connections.
           await scheduler.stop();
-          await closeAll();
+          const closing = closeAll();
+          // With Redis already unreachable nothing can be handed back or recorded: do not wait for it.
+          const boundMs = client.status === 'ready' ? config.shutdown.graceSeconds * 1000 + 5_000 : 0;
+          let timer: NodeJS.Timeout | undefined;
+          const done = await Promise.race([closing.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), boundMs)))]);
+          clearTimeout(timer);
+          if (!done) {
+            log.error({ boundMs }, 'Redis unreachable or shutdown too slow: closing connections without waiting');
+            client.disconnect(false);
+            workerConn.disconnect(false);
+            await Promise.race([closing, new Promise((r) => setTimeout(r, 2_000).unref())]);
+          }
+          await embedded?.stop();
           log.info('vigil stopped');
         })();
         return stopping;
@@ -254,6 +289,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     };
   } catch (err) {
     await closeAll();
+    await embedded?.stop();
     throw err;
   }
 }

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { ProbeResult } from '../src/probe/contract.js';
 import { createCertificate, pemChain } from './helpers/tls-certs.js';
+import { startRedisServer } from './helpers/redis-server.js';
 import { closedPort, startTlsPeer, startValidTlsPeer, type TlsPeer, type ValidTlsPeer } from './helpers/tls-peer.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -79,6 +80,17 @@ describe('vigil CLI', () => {
     expect(doc.results[0]?.findings[0]?.outcome).toBe('unknown');
   });
 
+  it('run-once with no target for a catalog control reports it unknown and exits 2', async () => {
+    const file = path.join(dir, 'empty.yaml');
+    writeFileSync(file, 'tls: []\n');
+    const all = await cli('run-once', '--config', file, '--json');
+    expect(JSON.parse(all.out)).toEqual({ results: [], controls: [{ id: 'tls-certificates', status: 'unknown', reasons: ['tls-certificate-posture: no target configured'] }] });
+    expect(all.code).toBe(2);
+    const one = await cli('run-once', '--config', file, '--json', '--probe', 'tls-certificate-posture');
+    expect(JSON.parse(one.out).controls[0].status).toBe('unknown');
+    expect(one.code).toBe(2);
+  });
+
   it('run-once --probe refuses a probe that is not enabled', async () => {
     const file = writeConfig('probe', `["127.0.0.1:${deadPort}"]`);
     const { code, err } = await cli('run-once', '--config', file, '--probe', 'nope');
@@ -132,22 +144,53 @@ describe('the vigil binary', () => {
     expect(run.status).toBe(69);
   });
 
-  it('start runs on its own redis-server and exits 0 on SIGTERM', async () => {
-    const file = writeConfig('start', `["127.0.0.1:${deadPort}"]`);
-    writeFileSync(file, `${'http: { public: { listen: 127.0.0.1:0 }, admin: { listen: 127.0.0.1:0 } }\n'}${(await import('node:fs')).readFileSync(file, 'utf8')}`);
+  /** Starts `vigil start` on a config with free ports; resolves once it logged that it started. */
+  async function startBinary(name: string, extra = '') {
+    const file = writeConfig(name, `["127.0.0.1:${deadPort}"]`);
+    writeFileSync(file, `http: { public: { listen: 127.0.0.1:0 }, admin: { listen: 127.0.0.1:0 } }\nshutdown: { graceSeconds: 0 }\n${extra}${readFileSync(file, 'utf8')}`);
     const child = spawn(process.execPath, [path.join(root, 'bin/vigil.js'), 'start', '--config', file], { env: { PATH: process.env.PATH ?? '' } });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const proc = { child, out: '', exit: new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c))) };
+    child.stdout.on('data', (d: Buffer) => (proc.out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (proc.out += d.toString()));
     const deadline = Date.now() + 20_000;
-    while (!out.includes('"msg":"vigil started"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(out).toContain('"msg":"vigil started"');
+    while (!proc.out.includes('"msg":"vigil started"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(proc.out).toContain('"msg":"vigil started"');
+    return proc;
+  }
+
+  it('start runs on its own redis-server and exits 0 on SIGTERM', async () => {
+    const proc = await startBinary('start');
     expect(existsSync(path.join(dir, 'var-start', 'admin-token'))).toBe(true);
-    const code = await new Promise<number | null>((resolve) => {
-      child.once('exit', (c) => resolve(c));
-      child.kill('SIGTERM');
-    });
-    expect(code).toBe(0);
-    expect(out).toContain('"msg":"vigil stopped"');
+    const redisPid = Number(readFileSync(path.join(dir, 'var-start', 'redis', 'redis.pid'), 'utf8'));
+    proc.child.kill('SIGTERM');
+    expect(await proc.exit).toBe(0);
+    expect(proc.out).toContain('"msg":"vigil stopped"');
+    expect(() => process.kill(redisPid, 0)).toThrow();
+  });
+
+  it('exits 1 when its embedded redis-server dies', async () => {
+    const proc = await startBinary('redis-dies');
+    const redisPid = Number(readFileSync(path.join(dir, 'var-redis-dies', 'redis', 'redis.pid'), 'utf8'));
+    process.kill(redisPid, 'SIGKILL');
+    expect(await proc.exit).toBe(1);
+    expect(proc.out).toContain('"msg":"vigil cannot go on"');
+  });
+
+  it('a SIGTERM while its Redis is unreachable still exits, within the bound', async () => {
+    const redis = await startRedisServer();
+    const proc = await startBinary('redis-gone', `redis: { url: "${redis.url}" }\n`);
+    await redis.stop();
+    const t0 = Date.now();
+    proc.child.kill('SIGTERM');
+    expect(await proc.exit).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(12_000);
+  }, 30_000);
+
+  it('stops with one line when redis.url cannot be reached', async () => {
+    const file = writeConfig('unreachable', `["127.0.0.1:${deadPort}"]`);
+    writeFileSync(file, `redis: { url: "redis://127.0.0.1:${deadPort}" }\n${readFileSync(file, 'utf8')}`);
+    const run = spawnSync(process.execPath, [path.join(root, 'bin/vigil.js'), 'start', '--config', file], { encoding: 'utf8', timeout: 20_000 });
+    expect(run.stderr.trim()).toMatch(new RegExp(`^cannot reach Redis at redis://127\\.0\\.0\\.1:${deadPort} \\(.*ECONNREFUSED.*\\): start it, or fix redis.url$`));
+    expect(run.status).toBe(69);
   });
 });

@@ -47,11 +47,13 @@ probes:
     params: { minDaysValid: 21 }
 `,
     probes,
+    undefined,
+    { ADMIN: token },
   );
 }
 
 async function start(prefix: string, endpoints = `[{ host: 127.0.0.1, port: ${peer.port}, servername: localhost }]`): Promise<Daemon> {
-  const { daemon } = await startTestDaemon(loaded(prefix, endpoints), { ADMIN: token });
+  const { daemon } = await startTestDaemon(loaded(prefix, endpoints));
   running.push(daemon);
   return daemon;
 }

@@ -4,7 +4,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { Daemon } from '../src/daemon.js';
 import type { ProbeResult } from '../src/probe/contract.js';
 import { PermissionError, TransientError } from '../src/probe/errors.js';
-import { RESULTS_QUEUE } from '../src/queue/connection.js';
+import pino from 'pino';
+import { PROBES_QUEUE, RESULTS_QUEUE, type ProbeJobData } from '../src/queue/connection.js';
+import { RedisRunCoordinator } from '../src/queue/run-coordinator.js';
+import { Scheduler } from '../src/queue/scheduler.js';
+import { configuredUnits, type ScheduledUnit } from '../src/probe/units.js';
 import { StateStore } from '../src/store/state.js';
 import { get, metricValue, startTestDaemon, testConfig, waitFor, type LogCapture } from './helpers/daemon.js';
 import { fakeBehaviour, fakeProbe } from './helpers/fake-probe.js';
@@ -22,6 +26,7 @@ const catalog = `controls:
 const pass = async () => [{ resource: 'r1', outcome: 'pass' as const, message: 'fine' }];
 const fail = async () => [{ resource: 'r2', outcome: 'fail' as const, message: 'r2 is broken: fix the setting' }];
 
+const silent = pino({ level: 'silent' });
 let redis: TestRedisServer;
 let client: Redis;
 const running: Daemon[] = [];
@@ -40,6 +45,7 @@ afterEach(async () => {
 });
 
 function config(prefix: string, schedule: string, extra = '') {
+  const env = { TEST_ADMIN_TOKEN: 'admin-token-for-tests-123' };
   return testConfig(
     `redis: { url: "${redis.url}", prefix: ${prefix} }
 http: { public: { listen: 127.0.0.1:0 }, admin: { listen: 127.0.0.1:0, token: { env: TEST_ADMIN_TOKEN } } }
@@ -50,11 +56,12 @@ probes:
 ${extra}`,
     [fakeProbe],
     catalog,
+    env,
   );
 }
 
 async function start(prefix: string, schedule: string, extra = ''): Promise<{ daemon: Daemon; logs: LogCapture }> {
-  const started = await startTestDaemon(config(prefix, schedule, extra), { TEST_ADMIN_TOKEN: 'admin-token-for-tests-123' });
+  const started = await startTestDaemon(config(prefix, schedule, extra));
   running.push(started.daemon);
   return started;
 }
@@ -172,7 +179,6 @@ describe('pipeline: scheduler → probes queue → worker → results queue → 
     await new Promise((r) => setTimeout(r, 4_500));
     await a.daemon.stop();
     await b.daemon.stop();
-    // Let the results queue drain through a third instance's recorder? Both recorders ran until stop.
     const state = new StateStore(client, prefix);
     const counts = await state.runCounts();
     const executed = a.daemon.worker.executed + b.daemon.worker.executed;
@@ -181,7 +187,7 @@ describe('pipeline: scheduler → probes queue → worker → results queue → 
     expect(executed).toBeGreaterThanOrEqual(6);
     expect(recorded).toBe(executed);
     expect(counts.get('fake-check|pass')).toBe(executed);
-    // Both replicas took part in claiming slots (not a trivially single replica).
+    // One coordinator claim per fired slot.
     const claims = await client.keys(`${prefix}:cron:*`);
     expect(claims.length).toBeGreaterThanOrEqual(6);
   });
@@ -199,6 +205,31 @@ describe('pipeline: scheduler → probes queue → worker → results queue → 
     await waitFor(async () => ((await q.getJobCounts('completed')).completed ?? 0) >= 4, 10_000, 'replays processed');
     await q.close();
     expect((await daemon.state.runCounts()).get('fake-check|pass')).toBe(2);
+  });
+
+  it('first guard alone: the Redis run coordinator lets one replica claim a slot', async () => {
+    const prefix = uniquePrefix('coord');
+    const other = new Redis(redis.url);
+    const a = new RedisRunCoordinator(client, prefix);
+    const b = new RedisRunCoordinator(other, prefix);
+    const claims = await Promise.all([a.shouldRun('fake-check|alpha:2026-11-21T10:00:00.000Z', 1000), b.shouldRun('fake-check|alpha:2026-11-21T10:00:00.000Z', 1000)]);
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await b.shouldRun('fake-check|alpha:2026-11-21T10:00:01.000Z', 1000)).toBe(true);
+    other.disconnect();
+  });
+
+  it('second guard alone: the slot job id makes a second enqueue of a slot a no-op', async () => {
+    const loaded = config(uniquePrefix('jobid'), '0 3 * * *');
+    const prefix = loaded.config.redis.prefix;
+    const queue = new Queue<ProbeJobData>(PROBES_QUEUE, { connection: client, prefix });
+    const unit = configuredUnits(loaded)[0] as ScheduledUnit;
+    const make = () =>
+      new Scheduler({ units: [unit], queue, coordinator: new RedisRunCoordinator(client, prefix), state: new StateStore(client, prefix), timezone: 'UTC', attempts: 1, backoffMs: 0, log: silent });
+    const slot = new Date('2026-11-21T03:00:00Z');
+    await Promise.all([make().enqueue(unit, slot, 'scheduled'), make().enqueue(unit, slot, 'catch-up')]);
+    expect(await make().enqueue(unit, slot, 'scheduled')).toBe(false);
+    expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 1 });
+    await queue.close();
   });
 
   it('an older result arriving late does not replace a newer one', async () => {

@@ -8,6 +8,7 @@ import {
   certificateMatchesName,
   certificateNames,
   parseCertificate,
+  knownHashes,
   weakHashes,
   type Certificate,
   type ChainResult,
@@ -216,7 +217,7 @@ export function assessEndpoint(ep: EndpointObservation, params: AssessParams, no
     problem(`certificate is not valid for ${quote(ep.expectedName)} (${listed}): reissue it with ${quote(ep.expectedName)} among its subject alternative names`, 'hostname-mismatch');
   }
 
-  // --- key and signature strength: the leaf and the intermediates, not the trust anchor
+  // --- key and signature strength (anything vigil cannot classify is unknown, never strong): the leaf and the intermediates, not the trust anchor
   judged.forEach((cert, index) => {
     const isLeaf = index === 0;
     if (!isLeaf && (anchorPrints.has(cert.fingerprint) || cert.selfSigned)) return;
@@ -233,9 +234,16 @@ export function assessEndpoint(ep: EndpointObservation, params: AssessParams, no
     } else if (key.type === 'DSA') {
       problem(`${who} key is ${key.label}, which TLS clients no longer accept: ${keyFix}`, 'weak-key');
       weak.push(`${label} key ${key.label}`);
+    } else if (!(key.type === 'Ed25519' || key.type === 'Ed448') && key.bits === undefined) {
+      // A key vigil cannot size is not a strong key: say so instead of passing it.
+      unknowns.push(`cannot judge the strength of the ${label} key (${key.label})`);
     }
     // A self-signed certificate's own signature protects nothing: nobody checks it against an issuer.
     const hash = cert.signature.hash;
+    const eddsa = cert.signature.name === 'ED25519' || cert.signature.name === 'ED448';
+    if (!cert.selfSigned && !eddsa && (hash === undefined || !knownHashes.has(hash))) {
+      unknowns.push(`cannot judge the signature algorithm of the ${label} (${cert.signature.name})`);
+    }
     if (!cert.selfSigned && hash !== undefined && weakHashes.has(hash)) {
       const sigFix = isLeaf ? 'reissue it with SHA-256' : 'install the SHA-256 intermediate your CA provides';
       problem(`${who} is signed with ${hashLabel(hash)} (${cert.signature.name}): ${sigFix}`, 'weak-signature');

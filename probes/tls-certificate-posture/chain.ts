@@ -122,6 +122,9 @@ const hashOids: Record<string, string> = {
   '1.2.840.113549.2.5': 'md5',
 };
 
+/** Hashes vigil can classify; a signature over anything else is judged unknown. */
+export const knownHashes: ReadonlySet<string> = new Set(['md2', 'md4', 'md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512']);
+
 /** Hashes that no longer resist collisions: a signature over them can be forged. */
 export const weakHashes: ReadonlySet<string> = new Set(['md2', 'md4', 'md5', 'sha1']);
 

@@ -6,6 +6,7 @@
  * server with an RSA-1024 or SHA-1 certificate, or one that only speaks TLS 1.0, still completes
  * it and its weakness can be reported instead of becoming "could not connect".
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import tls, { type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
@@ -33,17 +34,44 @@ export interface TrustStore {
   pems: readonly string[];
 }
 
-let systemCertificates: Certificate[] | undefined;
+let systemCertificates: { certs: Certificate[]; pems: string[] } | undefined;
 
-/** Node's bundled Mozilla roots (`tls.rootCertificates`), parsed once per process. */
-function systemRoots(): Certificate[] {
-  systemCertificates ??= tls.rootCertificates.flatMap((pem) => {
+/**
+ * The operating system's CA bundles, where the distribution keeps them: roots an administrator
+ * added with update-ca-certificates (a private CA) are trusted just as the OS trusts them.
+ */
+export const systemBundlePaths: readonly string[] = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
+
+/** Node's bundled Mozilla roots plus the first OS bundle found, parsed once per process. */
+function systemRoots(): { certs: Certificate[]; pems: string[] } {
+  if (systemCertificates) return systemCertificates;
+  const pems = [...tls.rootCertificates];
+  for (const file of systemBundlePaths) {
     try {
-      return parsePemBundle(pem);
+      pems.push(readFileSync(file, 'utf8'));
+      break;
     } catch {
-      return [];
+      // not on this distribution
     }
-  });
+  }
+  const seen = new Set<string>();
+  const certs: Certificate[] = [];
+  const keptPems: string[] = [];
+  for (const pem of pems) {
+    let parsed: Certificate[];
+    try {
+      parsed = parsePemBundle(pem);
+    } catch {
+      continue;
+    }
+    for (const cert of parsed) {
+      if (seen.has(cert.fingerprint)) continue;
+      seen.add(cert.fingerprint);
+      certs.push(cert);
+      keptPems.push(cert.x509.toString());
+    }
+  }
+  systemCertificates = { certs, pems: keptPems };
   return systemCertificates;
 }
 
@@ -70,12 +98,13 @@ export async function loadTrustStore(caFile: string | undefined): Promise<TrustS
     extraPems.push(...parsed.map((c) => c.x509.toString()));
   }
   const bySubject = new Map<string, Certificate[]>();
-  for (const cert of [...systemRoots(), ...extra]) {
+  const system = systemRoots();
+  for (const cert of [...system.certs, ...extra]) {
     const list = bySubject.get(cert.subject);
     if (list) list.push(cert);
     else bySubject.set(cert.subject, [cert]);
   }
-  return { bySubject, pems: [...tls.rootCertificates, ...extraPems] };
+  return { bySubject, pems: [...system.pems, ...extraPems] };
 }
 
 /**
@@ -151,6 +180,8 @@ type HandshakeResult =
       /** `connect`: never reached the server; `handshake`: it answered but no handshake completed. */
       stage: 'connect' | 'handshake' | 'timeout' | 'aborted';
       reason: string;
+      /** True when the server refused at the TLS layer (an alert), not by resetting or closing the connection. */
+      alert?: boolean;
     };
 
 const connectErrors: Record<string, string> = {
@@ -237,8 +268,13 @@ function handshake(options: {
       options.timeoutMs,
     );
     options.sockets.add(abort);
-    socket.on('error', (err: Error & { code?: string }) =>
-      finish({ ok: false, stage: tcpConnected ? 'handshake' : 'connect', reason: describeError(err) }),
+    socket.on('error', (err: Error & { code?: string; reason?: string }) =>
+      finish({
+        ok: false,
+        stage: tcpConnected ? 'handshake' : 'connect',
+        reason: describeError(err),
+        alert: (err.code ?? '').startsWith('ERR_SSL_') || err.reason !== undefined,
+      }),
     );
     socket.once('connect', () => {
       tcpConnected = true;
@@ -267,10 +303,15 @@ function handshake(options: {
   });
 }
 
-function legacyAnswer(result: HandshakeResult): { accepted: boolean | null; error?: string } {
+/**
+ * What a pinned legacy handshake says. A TLS alert is a refusal. A reset or close is ambiguous:
+ * servers such as IIS refuse that way, but so does a rate limiter or WAF that drops follow-up
+ * connections — `ambiguous` is settled by a control handshake (see observeEndpoint).
+ */
+function legacyAnswer(result: HandshakeResult): { accepted: boolean | null; ambiguous?: boolean; error?: string } {
   if (result.ok) return { accepted: true };
-  // The server answered and refused (alert, reset, close): not accepted. No answer at all: can't tell.
-  if (result.stage === 'handshake') return { accepted: false };
+  if (result.stage === 'handshake' && result.alert) return { accepted: false };
+  if (result.stage === 'handshake') return { accepted: null, ambiguous: true, error: result.reason };
   return { accepted: null, error: result.reason };
 }
 
@@ -313,6 +354,19 @@ export async function observeEndpoint(
   ]);
   const tls10 = legacyAnswer(v10);
   const tls11 = legacyAnswer(v11);
+  if (tls10.ambiguous || tls11.ambiguous) {
+    // The legacy attempt was cut without an alert. If a modern handshake on a fresh connection
+    // still succeeds, the server is answering and the cut was its refusal of the old protocol;
+    // otherwise we cannot tell, and say so.
+    const control = await handshake({ ...common, context: options.contexts.main, readChain: false });
+    for (const answer of [tls10, tls11]) {
+      if (!answer.ambiguous) continue;
+      if (control.ok) {
+        answer.accepted = false;
+        delete answer.error;
+      } else answer.error = `${answer.error ?? 'connection cut'}, and a follow-up modern handshake failed too (${control.reason})`;
+    }
+  }
   const legacyError = tls10.error ?? tls11.error;
   return {
     ...base,

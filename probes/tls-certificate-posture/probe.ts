@@ -120,8 +120,8 @@ export const probe = defineProbe<TlsTargetSpec, Params, TlsObservation>({
     ),
     detailGauge(
       'vigil_tls_verify_ok',
-      '1 when the endpoint\'s certificate chain verifies against the trusted roots, 0 when it does not',
-      (d) => (d.verified === true ? 1 : 0),
+      '1 when the endpoint\'s certificate chain verifies against the trusted roots and names the endpoint, 0 when not (what a browser would accept)',
+      (d) => (d.verified === true && d.hostnameOk === true ? 1 : 0),
     ),
   ],
 });

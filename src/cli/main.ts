@@ -4,6 +4,7 @@ import { ConfigError, defaultConfigPath, EXIT_CONFIG, loadConfig, type LoadedCon
 import { startDaemon } from '../daemon.js';
 import { createLogger } from '../log.js';
 import { EmbeddedRedisUnavailableError } from '../store/embedded-redis.js';
+import { RedisUnavailableError } from '../queue/connection.js';
 import { runOnce, formatRunOnceTable, runOnceExitCode } from './run-once.js';
 
 const usage = `vigil — continuous control monitoring
@@ -34,7 +35,7 @@ const defaultIo: CliIo = {
 
 function load(file: string | undefined, io: CliIo): LoadedConfig | number {
   try {
-    return loadConfig(file ?? defaultConfigPath, registry);
+    return loadConfig(file ?? defaultConfigPath, registry, io.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       io.err(`${err.problems.join('\n')}\n`);
@@ -64,29 +65,34 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       const loaded = load(args.values.config, io);
       if (typeof loaded === 'number') return loaded;
       const log = createLogger(loaded.config.log.level);
+      let fatal: ((err: Error) => void) | undefined;
       let daemon;
       try {
-        daemon = await startDaemon({ loaded, log, env: io.env });
+        daemon = await startDaemon({ loaded, log, onFatal: (err) => fatal?.(err) });
       } catch (err) {
-        if (err instanceof EmbeddedRedisUnavailableError) {
+        if (err instanceof EmbeddedRedisUnavailableError || err instanceof RedisUnavailableError) {
           io.err(`${err.message}\n`);
           return 69;
         }
         log.fatal({ err }, 'vigil could not start');
         return 1;
       }
-      await new Promise<void>((resolve) => {
+      const code = await new Promise<number>((resolve) => {
         const onSignal = (signal: string) => {
           log.info({ signal }, 'signal received');
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          resolve();
+          resolve(0);
         };
-        process.on('SIGTERM', onSignal);
-        process.on('SIGINT', onSignal);
+        fatal = (err) => {
+          log.fatal({ err: { message: err.message } }, 'vigil cannot go on');
+          resolve(1);
+        };
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
       });
+      process.removeAllListeners('SIGTERM');
+      process.removeAllListeners('SIGINT');
       await daemon.stop();
-      return 0;
+      return code;
     }
     case 'run-once': {
       const loaded = load(args.values.config, io);

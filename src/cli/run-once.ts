@@ -13,8 +13,8 @@ export interface RunOnceReport {
 
 /**
  * Runs every configured probe × target now, in this process (no Redis), retrying transient
- * failures like the daemon would, and judges the controls these runs evidence. Controls with no
- * run in this invocation (e.g. filtered out by --probe) are not reported.
+ * failures like the daemon would, and judges the catalog's controls (with --probe, only the
+ * controls that probe evidences, on that probe's evidence).
  */
 export async function runOnce(loaded: LoadedConfig, opts: { probe?: string | undefined; log: Logger; now?: () => Date }): Promise<RunOnceReport> {
   const now = opts.now ?? (() => new Date());
@@ -40,14 +40,14 @@ export async function runOnce(loaded: LoadedConfig, opts: { probe?: string | und
     }),
   );
   const latest = new Map(results.map((r) => [`${r.probe}|${r.target}`, r]));
-  const ran = new Set(results.map((r) => r.probe));
-  // Only the units that ran count as configured here, so --probe does not report other probes as missing.
   const evidence = evidenceFor(loaded, units, latest);
   const at = now();
+  // Without --probe every catalog control is judged: one whose probes have no target here is
+  // unknown, so exit 0 never hides an unmeasured control. With --probe, only the controls it evidences.
   const controls = loaded.catalog.controls
-    .filter((c) => c.probes.some((p) => ran.has(p)))
+    .filter((c) => !opts.probe || c.probes.includes(opts.probe))
     .map((c) => {
-      const s = controlStatus({ id: c.id, probes: c.probes.filter((p) => ran.has(p) || !opts.probe) }, evidence, at);
+      const s = controlStatus({ id: c.id, probes: opts.probe ? [opts.probe] : c.probes }, evidence, at);
       return { id: c.id, status: s.status, reasons: s.reasons };
     });
   return { results, controls };

@@ -43,6 +43,9 @@ describe('config validation', () => {
     ['probe params checked against the probe schema', 'probes:\n  fake-check: { params: { level: 9 } }\n', `${file}: probes.fake-check.params.level: Too big: expected number to be <=3`],
     ['unknown probe param', 'probes:\n  fake-check: { params: { levle: 1 } }\n', `${file}: probes.fake-check.params.levle: unknown key`],
     ['bad cron schedule', 'probes:\n  fake-check: { schedule: "*/99 * * *" }\n', `${file}: probes.fake-check.schedule: invalid cron expression "*/99 * * *"`],
+    ['a named Redis password variable that is unset', 'redis: { url: "redis://127.0.0.1:6379", password: { env: VIGIL_TEST_UNSET_PASSWORD } }\n', `${file}: redis.password: environment variable VIGIL_TEST_UNSET_PASSWORD is not set`],
+    ['a secret file that does not exist', 'http:\n  admin: { token: { file: ./no-such-token } }\n', `${file}: http.admin.token: cannot read secret file ${path.join(dir, 'no-such-token')} (ENOENT)`],
+    ['a caFile that does not exist', 'tls:\n  - { name: web, endpoints: [a.example], caFile: ./missing.pem }\n', `${file}: tls[0].caFile: cannot read ${path.join(dir, 'missing.pem')} (ENOENT)`],
     ['duplicate target names', 'tls:\n  - { name: web, endpoints: [a.example] }\n  - { name: web, endpoints: [b.example] }\n', `${file}: tls[1].name: duplicate target name "web"`],
   ])('%s', (_name, yaml, expected) => {
     const got = problems(yaml);
@@ -80,6 +83,7 @@ describe('config validation', () => {
   });
 
   it('applies defaults and resolves paths relative to the config file', () => {
+    writeFileSync(path.join(dir, 'roots.pem'), '');
     const loaded = loadConfigText('controls: ./controls.yaml\ntls:\n  - { name: web, endpoints: ["[::1]:8443", example.com], caFile: ./roots.pem }\n', file, [fakeProbe]);
     expect(loaded.config.timezone).toBe('UTC');
     expect(loaded.config.http.admin.listen).toEqual({ host: '127.0.0.1', port: 9464 });
@@ -89,6 +93,17 @@ describe('config validation', () => {
     expect(fake?.schedule).toBe('*/5 * * * *');
     expect(fake?.intervalMs).toBe(5 * 60_000);
     expect(fake?.params).toEqual({ level: 1 });
+  });
+
+  it('reads secrets from env and files at load time', () => {
+    writeFileSync(path.join(dir, 'token'), 'file-token-value\n');
+    const loaded = loadConfigText(
+      'controls: ./controls.yaml\nredis: { url: "redis://127.0.0.1:1", password: { env: PW } }\nhttp: { admin: { token: { file: ./token } } }\n',
+      file,
+      [fakeProbe],
+      { PW: 'env-password-value' },
+    );
+    expect(loaded.secrets).toEqual({ adminToken: 'file-token-value', redisPassword: 'env-password-value' });
   });
 
   it('a disabled probe is not configured', () => {

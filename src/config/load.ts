@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
@@ -9,6 +9,8 @@ import { ConfigError, formatIssues } from './errors.js';
 export { ConfigError, EXIT_CONFIG } from './errors.js';
 import type { AnyProbe } from '../probe/contract.js';
 import { cronIntervalMs, validateCron } from '../queue/cron.js';
+import { readSecret, SecretUnavailableError } from '../secrets.js';
+import type { SecretRef } from './schema.js';
 
 /** Root of the vigil package (where config/ and package.json live), for the embedded defaults. */
 export const packageRoot = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
@@ -43,6 +45,8 @@ export interface LoadedConfig {
   catalog: ControlCatalog;
   /** Enabled probes, by id, in registry order. */
   probes: Map<string, ConfiguredProbe>;
+  /** Secrets read from their references at load time (and registered for scrubbing). */
+  secrets: { adminToken: string | undefined; redisPassword: string | undefined };
 }
 
 /** Parses YAML text, with the line of a syntax error. */
@@ -55,7 +59,7 @@ function parseYaml(file: string, text: string): unknown {
 }
 
 /** Reads and validates the config file, the catalog it names, and every probe's settings. */
-export function loadConfig(file: string, registry: readonly AnyProbe[]): LoadedConfig {
+export function loadConfig(file: string, registry: readonly AnyProbe[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const abs = path.resolve(file);
   let text: string;
   try {
@@ -63,11 +67,11 @@ export function loadConfig(file: string, registry: readonly AnyProbe[]): LoadedC
   } catch (err) {
     throw new ConfigError([`${file}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
   }
-  return loadConfigText(text, abs, registry);
+  return loadConfigText(text, abs, registry, env);
 }
 
 /** As loadConfig, from text already read (`file` names it in messages and anchors relative paths). */
-export function loadConfigText(text: string, file: string, registry: readonly AnyProbe[]): LoadedConfig {
+export function loadConfigText(text: string, file: string, registry: readonly AnyProbe[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const dir = path.dirname(path.resolve(file));
   const raw = parseYaml(file, text);
   const parsed = VigilConfig.safeParse(raw);
@@ -81,6 +85,28 @@ export function loadConfigText(text: string, file: string, registry: readonly An
   }
 
   const problems: string[] = [];
+  config.tls.forEach((target, i) => {
+    if (!target.caFile) return;
+    try {
+      accessSync(target.caFile, constants.R_OK);
+    } catch (err) {
+      problems.push(`${file}: tls[${i}].caFile: cannot read ${target.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  });
+  const secret = (keyPath: string, ref: SecretRef | undefined, required: boolean): string | undefined => {
+    if (!ref) return undefined;
+    try {
+      const value = readSecret(ref, env);
+      if (value === undefined && required && 'env' in ref) problems.push(`${file}: ${keyPath}: environment variable ${ref.env} is not set`);
+      return value;
+    } catch (err) {
+      if (err instanceof SecretUnavailableError) problems.push(`${file}: ${keyPath}: ${err.message}`);
+      else throw err;
+      return undefined;
+    }
+  };
+  // An unset admin-token variable falls back to a generated token (see daemon.ts); a Redis password that is named must exist.
+  const secrets = { adminToken: secret('http.admin.token', config.http.admin.token, false), redisPassword: secret('redis.password', config.redis.password, true) };
   const byId = new Map(registry.map((p) => [p.id, p]));
   for (const id of Object.keys(config.probes)) {
     if (!byId.has(id)) problems.push(`${file}: probes.${id}: unknown probe (known: ${[...byId.keys()].join(', ')})`);
@@ -111,5 +137,5 @@ export function loadConfigText(text: string, file: string, registry: readonly An
     else throw err;
   }
   if (problems.length > 0 || !catalog) throw new ConfigError(problems);
-  return { file, dir, config, catalog, probes };
+  return { file, dir, config, catalog, probes, secrets };
 }

@@ -57,6 +57,10 @@ describe('control status now', () => {
     expect(state.reasons).toEqual(['p1/t1: stale, newest result is from 2026-11-21T10:00:00.000Z (limit 1800 s)']);
   });
 
+  it('a control no probe evidences is unknown, never green', () => {
+    expect(controlStatus({ id: 'c', probes: [] }, evidence(result([pass])), now).status).toBe('unknown');
+  });
+
   it('needs every probe of the control', () => {
     const ev: ProbeEvidence[] = [...evidence(result([pass])), { probe: 'p2', enabled: true, intervalMs: interval, targets: [{ target: 'x', result: undefined }] }];
     expect(controlStatus({ id: 'c', probes: ['p1', 'p2'] }, ev, now).status).toBe('unknown');

@@ -93,6 +93,7 @@ export function controlStatus(control: Pick<Control, 'id' | 'probes'>, evidence:
     }
     for (const t of e.targets) targets.push(targetStatus(probe, t.target, e.intervalMs, t.result, now));
   }
+  if (control.probes.length === 0) reasons.push('no probe evidences this control');
   for (const t of targets) reasons.push(...t.reasons);
   let status: ControlStatus;
   if (targets.some((t) => t.status === 'red')) status = 'red';

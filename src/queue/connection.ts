@@ -14,7 +14,7 @@ export interface RedisSettings {
  * Opens a client. BullMQ workers need `maxRetriesPerRequest: null` (they block on Redis); other
  * clients fail fast so an HTTP request or a scrape does not hang while Redis is away.
  */
-export function openRedis(settings: RedisSettings, purpose: 'worker' | 'client', name = 'vigil'): Redis {
+export function openRedis(settings: RedisSettings, purpose: 'worker' | 'client', name = 'vigil', onError?: (err: Error) => void): Redis {
   const opts: RedisOptions = {
     connectionName: name,
     maxRetriesPerRequest: purpose === 'worker' ? null : 2,
@@ -22,9 +22,22 @@ export function openRedis(settings: RedisSettings, purpose: 'worker' | 'client',
     ...(settings.password ? { password: settings.password } : {}),
   };
   const loc = settings.location;
-  if ('url' in loc) return new Redis(loc.url, opts);
-  if ('path' in loc) return new Redis({ ...opts, path: loc.path });
-  return new Redis({ ...opts, host: loc.host, port: loc.port });
+  const redis = 'url' in loc ? new Redis(loc.url, opts) : 'path' in loc ? new Redis({ ...opts, path: loc.path }) : new Redis({ ...opts, host: loc.host, port: loc.port });
+  // Without a listener ioredis prints "Unhandled error event" for every reconnect attempt.
+  redis.on('error', onError ?? (() => undefined));
+  return redis;
+}
+
+/** Where a Redis is, for messages: never includes a password (URLs with one are refused by config validation). */
+export function describeLocation(loc: RedisLocation): string {
+  if ('url' in loc) return loc.url;
+  if ('path' in loc) return `unix:${loc.path}`;
+  return `${loc.host}:${loc.port}`;
+}
+
+/** Redis could not be reached at start. */
+export class RedisUnavailableError extends Error {
+  override name = 'RedisUnavailableError';
 }
 
 /** Queue names. BullMQ forbids ':' in queue names and custom job ids. */

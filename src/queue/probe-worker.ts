@@ -2,7 +2,9 @@ import { Worker, WaitingError, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ProbeResult } from '../probe/contract.js';
+import { TransientError } from '../probe/errors.js';
 import { runProbe } from '../probe/runner.js';
+import { scrub } from '../secrets.js';
 import { PROBES_QUEUE, type ProbeJobData } from './connection.js';
 import type { ScheduledUnit } from '../probe/units.js';
 
@@ -80,8 +82,11 @@ export class ProbeWorker {
       }
       const attempts = job.opts.attempts ?? 1;
       if (outcome.transientError && job.attemptsMade + 1 < attempts) {
-        log.warn({ err: outcome.transientError }, 'transient failure, will retry');
-        throw outcome.transientError;
+        // BullMQ stores the thrown error's message and stack in Redis: hand it a scrubbed copy only.
+        const retry = new TransientError(scrub(outcome.transientError.message));
+        retry.stack = `${retry.name}: ${retry.message}`;
+        log.warn({ error: retry.message }, 'transient failure, will retry');
+        throw retry;
       }
       result = outcome.result;
       this.opts.onRun?.(result, outcome.durationSeconds);

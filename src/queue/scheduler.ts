@@ -30,6 +30,7 @@ export interface SchedulerOptions {
  */
 export class Scheduler {
   private tasks: ScheduledTask[] = [];
+  private catchUpTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SchedulerOptions) {}
 
@@ -45,6 +46,10 @@ export class Scheduler {
         { name, timezone: this.opts.timezone, distributed: true, runCoordinator: this.opts.coordinator },
       );
       task.on('execution:failed', (ctx) => this.opts.log.error({ err: ctx.execution?.error, unit: name }, 'scheduling a run failed'));
+      task.on('execution:skipped', (ctx) => {
+        if (ctx.reason === 'coordinator-error') this.opts.log.error({ unit: name, slot: ctx.date }, 'slot skipped: Redis run coordinator unreachable');
+      });
+      task.on('execution:missed', (ctx) => this.opts.log.warn({ unit: name, slot: ctx.date }, 'slot missed: event loop blocked'));
       this.tasks.push(task);
     }
   }
@@ -66,7 +71,10 @@ export class Scheduler {
     return enqueued;
   }
 
-  /** Adds the job of one slot; returns false when that slot was already enqueued. */
+  /**
+   * Adds the job of one slot; returns false when that slot is already in the queue. Two racing
+   * adds may both return true: BullMQ keeps one job per id, which is the guarantee.
+   */
   async enqueue(unit: ScheduledUnit, slot: Date, reason: 'scheduled' | 'catch-up'): Promise<boolean> {
     const jobId = slotJobId(unit.configured.probe.id, unit.target.name, slot);
     const existing = await this.opts.queue.getJob(jobId);
@@ -86,8 +94,21 @@ export class Scheduler {
     return true;
   }
 
+  /**
+   * Repeats {@link catchUp} every `everyMs`, so a slot lost between firings (a Redis blip during
+   * the coordinator call, a failed add, a blocked event loop, a job that failed outright) is run
+   * within a minute instead of leaving the control stale until the next firing.
+   */
+  startCatchUpLoop(everyMs = 60_000): void {
+    this.catchUpTimer = setInterval(() => {
+      this.catchUp().catch((err: unknown) => this.opts.log.error({ err }, 'periodic catch-up failed'));
+    }, everyMs);
+    this.catchUpTimer.unref();
+  }
+
   /** Stops firing. Safe to call twice. */
   async stop(): Promise<void> {
+    clearInterval(this.catchUpTimer);
     const tasks = this.tasks;
     this.tasks = [];
     for (const task of tasks) await task.destroy();

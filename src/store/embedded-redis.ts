@@ -40,6 +40,8 @@ export interface EmbeddedRedisOptions {
   readyTimeoutMs?: number;
   /** How long `stop()` waits for a graceful exit before SIGKILL. Default: 10 000 ms. */
   stopTimeoutMs?: number;
+  /** Called when the server exits without `stop()` (the daemon cannot go on without it). */
+  onUnexpectedExit?: (info: { code: number | null; signal: NodeJS.Signals | null }) => void;
 }
 
 /** `redis-server` could not be found: the user must install it or point vigil at a Redis. */
@@ -174,7 +176,9 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
 
     let stopping: Promise<void> | undefined;
     void spawned.exited.then(({ code, signal }) => {
-      if (!stopping) log.error({ code, signal, logFile }, 'embedded redis exited unexpectedly');
+      if (stopping) return;
+      log.error({ code, signal, logFile }, 'embedded redis exited unexpectedly');
+      options.onUnexpectedExit?.({ code, signal });
     });
 
     const stop = (): Promise<void> => {

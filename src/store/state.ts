@@ -55,7 +55,8 @@ export class StateStore {
   async record(result: ProbeResult): Promise<boolean> {
     const field = resultField(result.probe, result.target);
     const outcome = runOutcome(result);
-    const success = outcome === 'error' ? '' : String(Math.floor(Date.parse(result.finishedAt) / 1000));
+    // A success is a run that judged every resource: an error or an "unknown" is not one.
+    const success = outcome === 'pass' || outcome === 'fail' ? String(Math.floor(Date.parse(result.finishedAt) / 1000)) : '';
     const order = `${result.scheduledFor}|${result.finishedAt}`;
     const recorded = await (this.redis as unknown as { vigilRecord(...args: string[]): Promise<number> }).vigilRecord(
       this.keys.seen(result.runId),
@@ -97,7 +98,7 @@ export class StateStore {
     return new Map(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
   }
 
-  /** Unix seconds of the last run without error, by `probe|target`. */
+  /** Unix seconds of the last run that judged every resource (no error, nothing unknown), by `probe|target`. */
   async lastSuccess(): Promise<Map<string, number>> {
     const raw = await this.redis.hgetall(this.keys.lastSuccess);
     return new Map(Object.entries(raw).map(([k, v]) => [k, Number(v)]));

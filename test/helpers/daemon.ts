@@ -20,19 +20,19 @@ export class LogCapture extends Writable {
 }
 
 /** Writes a config (and optional catalog) into a temp dir and loads it with the given registry. */
-export function testConfig(yaml: string, registry: readonly AnyProbe[], catalog?: string): LoadedConfig {
+export function testConfig(yaml: string, registry: readonly AnyProbe[], catalog?: string, env: NodeJS.ProcessEnv = {}): LoadedConfig {
   const dir = mkdtempSync(path.join(tmpdir(), 'vigil-test-'));
   if (catalog) writeFileSync(path.join(dir, 'controls.yaml'), catalog);
   const file = path.join(dir, 'vigil.yaml');
   const text = `dataDir: ${dir}/var\n${catalog ? 'controls: ./controls.yaml\n' : ''}${yaml}`;
   writeFileSync(file, text);
-  return loadConfigText(text, file, registry);
+  return loadConfigText(text, file, registry, env);
 }
 
 /** Starts a daemon whose logs go to a capture. */
-export async function startTestDaemon(loaded: LoadedConfig, env: NodeJS.ProcessEnv = {}): Promise<{ daemon: Daemon; logs: LogCapture }> {
+export async function startTestDaemon(loaded: LoadedConfig): Promise<{ daemon: Daemon; logs: LogCapture }> {
   const logs = new LogCapture();
-  const daemon = await startDaemon({ loaded, log: createLogger('debug', logs), env });
+  const daemon = await startDaemon({ loaded, log: createLogger('debug', logs) });
   return { daemon, logs };
 }
 
