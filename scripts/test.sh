@@ -4,4 +4,14 @@
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/ensure.sh
+# Debian's chromium renders the email and /trust pages in the browser tests.
+if [ -z "${VIGIL_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "vigil: installing chromium with apt-get (browser tests)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 \
+      || fail "apt-get could not install chromium: install it by hand (apt-get install -y chromium) or set VIGIL_CHROMIUM"
+  else
+    fail 'chromium is not installed (the browser tests need it): run "sudo apt-get install -y chromium", or set VIGIL_CHROMIUM to a Chromium binary'
+  fi
+fi
 exec npx --no-install vitest run "$@"

@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/** A control's verdict on one closed calendar day (DESIGN.md §3). */
+export const DayVerdict = z.enum(['green', 'red', 'unknown']);
+export type DayVerdict = z.infer<typeof DayVerdict>;
+
+/** A failing resource on the day, with the probe's remediation message. */
+export const FailingResource = z.strictObject({
+  probe: z.string(),
+  target: z.string(),
+  resource: z.string(),
+  message: z.string(),
+});
+export type FailingResource = z.infer<typeof FailingResource>;
+
+/** One control in a daily snapshot. */
+export const SnapshotControl = z.strictObject({
+  id: z.string(),
+  title: z.string(),
+  public: z.boolean(),
+  publicTitle: z.string(),
+  publicDescription: z.string(),
+  frameworks: z.strictObject({ soc2: z.array(z.string()), iso27001: z.array(z.string()) }),
+  /** The day's verdict. */
+  verdict: DayVerdict,
+  /** Why the day is not green (empty when green). */
+  reasons: z.array(z.string()),
+  /** Consecutive green days ending with this day. */
+  streak: z.number().int().min(0),
+  /** First day of the current streak (YYYY-MM-DD), null when the streak is 0. */
+  greenSince: z.string().nullable(),
+  /** streak ≥ trust.minGreenDays. */
+  thirtyDayGreen: z.boolean(),
+  /** Newest measurement of the day (ISO), null when none. */
+  lastMeasuredAt: z.string().nullable(),
+  /** Probes evidencing it and their cadence (cron schedule and interval). */
+  cadence: z.array(z.strictObject({ probe: z.string(), schedule: z.string(), intervalSeconds: z.number() })),
+  failing: z.array(FailingResource),
+});
+export type SnapshotControl = z.infer<typeof SnapshotControl>;
+
+/** Health of one probe × target over the day. */
+export const ProbeHealth = z.strictObject({
+  probe: z.string(),
+  target: z.string(),
+  runs: z.number().int(),
+  errors: z.number().int(),
+  /** Runs with at least one unknown finding (or none at all). */
+  unknown: z.number().int(),
+  red: z.number().int(),
+  lastRunAt: z.string().nullable(),
+  /** No run that day, or the newest one older than 2 × interval at the end of the day. */
+  stale: z.boolean(),
+  sourceFreshness: z.string().nullable(),
+  lastError: z.string().nullable(),
+});
+export type ProbeHealth = z.infer<typeof ProbeHealth>;
+
+/** measured: every control citing it had a green or red verdict; partly: some; not_measured: none. */
+export const CoverageStatus = z.enum(['measured', 'partly_measured', 'not_measured']);
+export type CoverageStatus = z.infer<typeof CoverageStatus>;
+
+export const CoverageEntry = z.strictObject({ id: z.string(), status: CoverageStatus, controls: z.array(z.string()) });
+export type CoverageEntry = z.infer<typeof CoverageEntry>;
+
+/** What changed since the previous snapshot. */
+export const SnapshotDiff = z.strictObject({
+  /** The previous snapshot's date, null for the first one. */
+  since: z.string().nullable(),
+  newReds: z.array(z.string()),
+  recoveries: z.array(z.string()),
+  reachedThirtyDays: z.array(z.string()),
+  leftFeed: z.array(z.string()),
+});
+export type SnapshotDiff = z.infer<typeof SnapshotDiff>;
+
+/** The canonical content of a daily snapshot (what the hash covers). */
+export const SnapshotBody = z.strictObject({
+  schema: z.literal('vigil.snapshot/1'),
+  /** The closed calendar day, YYYY-MM-DD in `timezone`. */
+  date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  timezone: z.string(),
+  minGreenDays: z.number().int(),
+  /** SHA-256 of the previous day's snapshot, null for the first. */
+  prevHash: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  counts: z.strictObject({ green: z.number().int(), red: z.number().int(), unknown: z.number().int() }),
+  controls: z.array(SnapshotControl),
+  probeHealth: z.array(ProbeHealth),
+  coverage: z.strictObject({ soc2: z.array(CoverageEntry), iso27001: z.array(CoverageEntry) }),
+  diff: SnapshotDiff,
+});
+export type SnapshotBody = z.infer<typeof SnapshotBody>;
+
+/** A snapshot as archived and served: the body, its hash, and an optional Ed25519 signature over the hash. */
+export const Snapshot = SnapshotBody.extend({
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** base64 Ed25519 signature over the UTF-8 bytes of `hash`. */
+  signature: z.string().optional(),
+  /** Fingerprint (SHA-256 of the SPKI DER, hex) of the key that signed. */
+  signedBy: z.string().optional(),
+});
+export type Snapshot = z.infer<typeof Snapshot>;
+
+/**
+ * Canonical JSON: object keys sorted, no whitespace, arrays in order, `undefined` members
+ * dropped. The same value always gives the same bytes, so the hash can be recomputed offline.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new Error('canonical JSON cannot hold a non-finite number');
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** The body of a snapshot: everything but hash, signature and signedBy. */
+export function snapshotBody(snapshot: Snapshot | SnapshotBody): SnapshotBody {
+  const { hash: _h, signature: _s, signedBy: _b, ...body } = snapshot as Snapshot;
+  return body;
+}
+
+/** SHA-256 (hex) over the canonical JSON of the snapshot body. */
+export function snapshotHash(snapshot: Snapshot | SnapshotBody): string {
+  return createHash('sha256').update(canonicalJson(snapshotBody(snapshot))).digest('hex');
+}
