@@ -33,7 +33,7 @@ export async function renderPage(browser: Browser, source: { url: string } | { h
     else await page.setContent(source.html, { waitUntil: 'load' });
     const screenshot = path.join(artifactsDir, `${name}.png`);
     await page.screenshot({ path: screenshot, fullPage: true });
-    const visibleText = await page.evaluate(() => document.body.innerText);
+    const visibleText = await page.innerText('body');
     return { visibleText, screenshot };
   } finally {
     await page.close();
