@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +47,9 @@ export interface LoadedConfig {
   /** Enabled probes, by id, in registry order. */
   probes: Map<string, ConfiguredProbe>;
   /** Secrets read from their references at load time (and registered for scrubbing). */
-  secrets: { adminToken: string | undefined; redisPassword: string | undefined };
+  secrets: { adminToken: string | undefined; redisPassword: string | undefined; smtpUrl: string | undefined; signingKey: string | undefined };
+  /** Absolute directory of the evidence archive. */
+  archiveDir: string;
 }
 
 /** Parses YAML text, with the line of a syntax error. */
@@ -80,7 +83,7 @@ export function loadConfigText(text: string, file: string, registry: readonly An
 
   // Relative paths in the file are relative to the file.
   for (const target of config.tls) if (target.caFile) target.caFile = path.resolve(dir, target.caFile);
-  for (const ref of [config.redis.password, config.http.admin.token]) {
+  for (const ref of [config.redis.password, config.http.admin.token, config.email?.smtp, config.archive.signingKey]) {
     if (ref && 'file' in ref) ref.file = path.resolve(dir, ref.file);
   }
 
@@ -106,7 +109,21 @@ export function loadConfigText(text: string, file: string, registry: readonly An
     }
   };
   // An unset admin-token variable falls back to a generated token (see daemon.ts); a Redis password that is named must exist.
-  const secrets = { adminToken: secret('http.admin.token', config.http.admin.token, false), redisPassword: secret('redis.password', config.redis.password, true) };
+  const secrets = {
+    adminToken: secret('http.admin.token', config.http.admin.token, false),
+    redisPassword: secret('redis.password', config.redis.password, true),
+    smtpUrl: secret('email.smtp', config.email?.smtp, true),
+    signingKey: secret('archive.signingKey', config.archive.signingKey, true),
+  };
+  if (secrets.signingKey) {
+    try {
+      const key = createPrivateKey(secrets.signingKey);
+      if (key.asymmetricKeyType !== 'ed25519') problems.push(`${file}: archive.signingKey: expected an Ed25519 private key, got ${key.asymmetricKeyType}`);
+    } catch {
+      problems.push(`${file}: archive.signingKey: not a PEM private key (generate one with: openssl genpkey -algorithm ed25519)`);
+    }
+  }
+  const archiveDir = config.archive.dir ? path.resolve(dir, config.archive.dir) : path.resolve(config.dataDir, 'archive');
   const byId = new Map(registry.map((p) => [p.id, p]));
   for (const id of Object.keys(config.probes)) {
     if (!byId.has(id)) problems.push(`${file}: probes.${id}: unknown probe (known: ${[...byId.keys()].join(', ')})`);
@@ -137,5 +154,5 @@ export function loadConfigText(text: string, file: string, registry: readonly An
     else throw err;
   }
   if (problems.length > 0 || !catalog) throw new ConfigError(problems);
-  return { file, dir, config, catalog, probes, secrets };
+  return { file, dir, config, catalog, probes, secrets, archiveDir };
 }

@@ -153,6 +153,43 @@ export const VigilConfig = z.strictObject({
     })
     .default({ graceSeconds: 20 }),
   log: z.strictObject({ level: LogLevel.default('info') }).default({ level: 'info' }),
+  /** The public trust feed. */
+  trust: z
+    .strictObject({
+      /** Consecutive green days before a public control appears on the feed. Never below 30. */
+      minGreenDays: z.number().int().min(30, 'must be at least 30: the trust feed only lists controls measured green for 30+ consecutive days').default(30),
+      /** Name shown on the /trust page. */
+      organization: z.string().min(1).default('Our organisation'),
+      /** Cache-Control max-age of the feed, seconds. */
+      maxAgeSeconds: z.number().int().min(0).default(300),
+    })
+    .default({ minGreenDays: 30, organization: 'Our organisation', maxAgeSeconds: 300 }),
+  /** When the previous calendar day is closed and its snapshot built (local time in `timezone`). */
+  dayClose: z
+    .strictObject({
+      at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM, e.g. 00:10').default('00:10'),
+    })
+    .default({ at: '00:10' }),
+  /** The evidence archive: one hash-chained JSON file per closed day. */
+  archive: z
+    .strictObject({
+      /** Directory (relative to the config file). Default: <dataDir>/archive. */
+      dir: z.string().min(1).optional(),
+      /** Ed25519 private key (PEM, PKCS#8) to sign each snapshot's hash. Optional. */
+      signingKey: SecretRef.optional(),
+    })
+    .default({}),
+  /** The daily snapshot email to the security officer. Leave out to send none. */
+  email: z
+    .strictObject({
+      /** SMTP URL, e.g. smtps://user:password@mail.example.com:465 — a secret, so from env or file. */
+      smtp: SecretRef,
+      from: z.string().min(3),
+      to: z.array(z.string().min(3)).min(1, 'list at least one recipient'),
+      /** How long an SMTP outage is retried before the day's email is given up (and counted). */
+      retryHours: z.number().positive().default(12),
+    })
+    .optional(),
   /** Targets of the tls-certificate-posture probe. */
   tls: z
     .array(TlsTarget)
