@@ -32,6 +32,8 @@ export const SnapshotControl = z.strictObject({
   greenSince: z.string().nullable(),
   /** streak ≥ trust.minGreenDays. */
   thirtyDayGreen: z.boolean(),
+  /** The most recent green day (YYYY-MM-DD), null when it never was green. */
+  lastGreenDay: z.string().nullable(),
   /** Newest measurement of the day (ISO), null when none. */
   lastMeasuredAt: z.string().nullable(),
   /** Probes evidencing it and their cadence (cron schedule and interval). */

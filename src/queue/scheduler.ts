@@ -30,7 +30,6 @@ export interface SchedulerOptions {
  */
 export class Scheduler {
   private tasks: ScheduledTask[] = [];
-  private catchUpTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SchedulerOptions) {}
 
@@ -94,21 +93,8 @@ export class Scheduler {
     return true;
   }
 
-  /**
-   * Repeats {@link catchUp} every `everyMs`, so a slot lost between firings (a Redis blip during
-   * the coordinator call, a failed add, a blocked event loop, a job that failed outright) is run
-   * within a minute instead of leaving the control stale until the next firing.
-   */
-  startCatchUpLoop(everyMs = 60_000): void {
-    this.catchUpTimer = setInterval(() => {
-      this.catchUp().catch((err: unknown) => this.opts.log.error({ err }, 'periodic catch-up failed'));
-    }, everyMs);
-    this.catchUpTimer.unref();
-  }
-
   /** Stops firing. Safe to call twice. */
   async stop(): Promise<void> {
-    clearInterval(this.catchUpTimer);
     const tasks = this.tasks;
     this.tasks = [];
     for (const task of tasks) await task.destroy();

@@ -24,10 +24,16 @@ export async function launchBrowser(): Promise<Browser> {
 /**
  * Renders a page (a URL, or HTML given inline), saves a full-page screenshot under
  * test-artifacts/<name>.png and returns the text a person can see (innerText: hidden text excluded).
+ * JavaScript is on for URLs and off for inline HTML unless `javaScriptEnabled` says otherwise.
  */
-export async function renderPage(browser: Browser, source: { url: string } | { html: string }, name: string): Promise<{ visibleText: string; screenshot: string }> {
+export async function renderPage(
+  browser: Browser,
+  source: { url: string } | { html: string },
+  name: string,
+  opts: { javaScriptEnabled?: boolean } = {},
+): Promise<{ visibleText: string; screenshot: string }> {
   mkdirSync(artifactsDir, { recursive: true });
-  const page = await browser.newPage({ viewport: { width: 1000, height: 800 }, javaScriptEnabled: 'url' in source });
+  const page = await browser.newPage({ viewport: { width: 1000, height: 800 }, javaScriptEnabled: opts.javaScriptEnabled ?? 'url' in source });
   try {
     if ('url' in source) await page.goto(source.url, { waitUntil: 'load' });
     else await page.setContent(source.html, { waitUntil: 'load' });

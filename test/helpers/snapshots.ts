@@ -13,6 +13,7 @@ export function sampleControl(over: Partial<SnapshotControl> & { id: string }): 
     streak: 31,
     greenSince: '2026-10-22',
     thirtyDayGreen: true,
+    lastGreenDay: '2026-11-21',
     lastMeasuredAt: '2026-11-21T23:45:02.000Z',
     cadence: [{ probe: 'tls-certificate-posture', schedule: '*/15 * * * *', intervalSeconds: 900 }],
     failing: [],
