@@ -19,6 +19,13 @@ import { registerSecret } from './secrets.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './store/embedded-redis.js';
 import { checkRedisServer } from './store/redis-checks.js';
 import { StateStore } from './store/state.js';
+import { DayCloser } from './store/day-close.js';
+import { EmailQueue } from './notify/email-queue.js';
+import { createMailer } from './notify/email.js';
+import { trustRoutes } from './http/trust.js';
+import { renderHtml, renderMarkdown } from './posture/render.js';
+import { addDays, zonedInstant } from './posture/days.js';
+import type { Snapshot } from './posture/snapshot-types.js';
 
 export interface DaemonOptions {
   loaded: LoadedConfig;
@@ -37,6 +44,10 @@ export interface Daemon {
   worker: ProbeWorker;
   recorder: Recorder;
   scheduler: Scheduler;
+  closer: DayCloser;
+  email: EmailQueue | undefined;
+  /** One pass of the periodic work: catch-up runs, close due days, make sure the latest day's email is queued. */
+  tick(): Promise<void>;
   /** Control states now, from the stored results. */
   posture(): Promise<{ controls: ControlState[]; latest: ReadonlyMap<string, ProbeResult> }>;
   /** Stop firing, let runs finish within the grace period, close everything. Idempotent. */
@@ -117,7 +128,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
     await checkRedisServer(client, log);
 
-    const state = new StateStore(client, prefix);
+    const state = new StateStore(client, prefix, config.timezone);
     const units: ScheduledUnit[] = configuredUnits(loaded);
     const probesQueue = new Queue<ProbeJobData>(PROBES_QUEUE, { connection: workerConn, prefix });
     const resultsQueue = new Queue<ProbeResult>(RESULTS_QUEUE, { connection: workerConn, prefix });
@@ -142,6 +153,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           { queue: RESULTS_QUEUE, counts: await resultsQueue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized') },
         ],
         now,
+        latestSnapshot: () => latestSnapshot(),
+        snapshotPublishedAt: () => closer.publishedAt(),
+        emailCounts: async () => (email ? await email.counts() : new Map()),
+        endOfDay: (day: string) => zonedInstant(addDays(day, 1), '00:00', config.timezone),
+        minGreenDays: config.trust.minGreenDays,
       },
       [...loaded.probes.values()].map((p) => p.probe),
     );
@@ -181,6 +197,55 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     closers.push(() => scheduler.stop());
 
+    let email: EmailQueue | undefined;
+    if (config.email && loaded.secrets.smtpUrl) {
+      email = new EmailQueue({
+        connection: workerConn,
+        client,
+        prefix,
+        mailer: createMailer({ smtpUrl: loaded.secrets.smtpUrl, from: config.email.from, to: config.email.to, organization: config.trust.organization }),
+        retryHours: config.email.retryHours,
+        snapshotText: (date) => closer.getText(date),
+        log: log.child({ component: 'email' }),
+      });
+      const e = email;
+      closers.push(() => e.close());
+    }
+    const closer = new DayCloser({
+      redis: client,
+      prefix,
+      loaded,
+      units,
+      state,
+      log: log.child({ component: 'day-close' }),
+      onPublished: async (snapshot) => {
+        await email?.enqueue(snapshot.date);
+      },
+    });
+    await closer.markFirstDay(now());
+
+    // The latest snapshot, parsed once per published day.
+    let latestCache: { day: string; snapshot: Snapshot } | undefined;
+    const latestSnapshot = async (): Promise<Snapshot | undefined> => {
+      const day = await client.get(`${prefix}:snapshot-latest`);
+      if (!day) return undefined;
+      if (latestCache?.day !== day) {
+        const snapshot = await closer.get(day);
+        if (!snapshot) return undefined;
+        latestCache = { day, snapshot };
+      }
+      return latestCache.snapshot;
+    };
+
+    const tick = async () => {
+      await scheduler.catchUp(now());
+      const closed = await closer.closeDueDays(now());
+      if (closed.some((c) => c.result === 'busy')) log.debug('another replica is closing a day');
+      const latestDay = await client.get(`${prefix}:snapshot-latest`);
+      // Covers a crash between publishing a day and queueing its email.
+      if (latestDay) await email?.enqueue(latestDay);
+    };
+
     const health = async (_req: unknown, res: import('node:http').ServerResponse) => sendJson(res, 200, { status: 'ok' });
     const ready = async (_req: unknown, res: import('node:http').ServerResponse) => {
       const problems: string[] = [];
@@ -197,6 +262,25 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       if (bearerMatches(req.headers.authorization, token)) return true;
       sendJson(res, 401, { error: 'missing or wrong bearer token' }, { 'www-authenticate': 'Bearer realm="vigil-admin"' });
       return false;
+    };
+    const sendSnapshot = async (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, date: string) => {
+      const text = await closer.getText(date);
+      if (text === undefined) return sendJson(res, 404, { error: `no snapshot for ${date}` });
+      const format = new URL(req.url ?? '/', 'http://x').searchParams.get('format') ?? 'json';
+      if (format === 'json') {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+        return void res.end(text);
+      }
+      const snapshot = JSON.parse(text) as Snapshot;
+      if (format === 'html') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        return void res.end(renderHtml(snapshot, { organization: config.trust.organization }));
+      }
+      if (format === 'md') {
+        res.writeHead(200, { 'content-type': 'text/markdown; charset=utf-8', 'cache-control': 'no-store' });
+        return void res.end(renderMarkdown(snapshot, { organization: config.trust.organization }));
+      }
+      sendJson(res, 400, { error: 'format is json, html or md' });
     };
     const catalogById = new Map(loaded.catalog.controls.map((c) => [c.id, c]));
     const controlView = (c: ControlState, latest: ReadonlyMap<string, ProbeResult>, withFindings: boolean) => {
@@ -234,6 +318,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           const p = await posture();
           sendJson(res, 200, { generatedAt: now().toISOString(), controls: p.controls.map((c) => controlView(c, p.latest, false)) });
         },
+        '/api/snapshots/latest': async (req, res) => {
+          if (!requireToken(req, res)) return;
+          const snapshot = await latestSnapshot();
+          if (!snapshot) return sendJson(res, 404, { error: 'no day has been closed yet' });
+          await sendSnapshot(req, res, snapshot.date);
+        },
+        '/api/snapshots/*': async (req, res) => {
+          if (!requireToken(req, res)) return;
+          const date = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.slice('/api/snapshots/'.length));
+          if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) return sendJson(res, 400, { error: 'expected /api/snapshots/YYYY-MM-DD' });
+          await sendSnapshot(req, res, date);
+        },
         '/api/controls/*': async (req, res) => {
           if (!requireToken(req, res)) return;
           const id = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.slice('/api/controls/'.length));
@@ -246,12 +342,31 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       log,
     );
     closers.push(() => admin.close());
-    const pub: Listener = await listen('public', config.http.public.listen, { '/healthz': health }, log);
+    const pub: Listener = await listen(
+      'public',
+      config.http.public.listen,
+      {
+        '/healthz': health,
+        ...trustRoutes({
+          latest: latestSnapshot,
+          minGreenDays: config.trust.minGreenDays,
+          organization: config.trust.organization,
+          maxAgeSeconds: config.trust.maxAgeSeconds,
+        }),
+      },
+      log,
+    );
     closers.push(() => pub.close());
 
     const caughtUp = await scheduler.catchUp(now());
     scheduler.start();
-    scheduler.startCatchUpLoop();
+    // Every minute: catch up lost slots, close due days (at dayClose.at, and any day missed while down).
+    await closer.closeDueDays(now()).catch((err: unknown) => log.error({ err }, 'closing due days failed'));
+    const tickTimer = setInterval(() => {
+      tick().catch((err: unknown) => log.error({ err }, 'periodic work failed'));
+    }, 60_000);
+    tickTimer.unref();
+    closers.push(async () => clearInterval(tickTimer));
     log.info({ units: units.length, caughtUp, admin: admin.url, public: pub.url }, 'vigil started');
 
     let stopping: Promise<void> | undefined;
@@ -262,6 +377,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       worker,
       recorder,
       scheduler,
+      closer,
+      email,
+      tick,
       posture,
       stop: () => {
         stopping ??= (async () => {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { AnyProbe } from '../probe/contract.js';
 import { probes as registry } from '../../probes/index.js';
 import { ConfigError, defaultConfigPath, EXIT_CONFIG, loadConfig, type LoadedConfig } from '../config/load.js';
 import { startDaemon } from '../daemon.js';
@@ -6,6 +7,8 @@ import { createLogger } from '../log.js';
 import { EmbeddedRedisUnavailableError } from '../store/embedded-redis.js';
 import { RedisUnavailableError } from '../queue/connection.js';
 import { runOnce, formatRunOnceTable, runOnceExitCode } from './run-once.js';
+import { rebuildCommand, snapshotCommand, verifyArchiveCommand } from './offline.js';
+import { readFileSync } from 'node:fs';
 
 const usage = `vigil — continuous control monitoring
 
@@ -14,6 +17,9 @@ Usage:
   vigil run-once [--config FILE] [--probe ID] [--json]      run the configured probes now and print the results
   vigil config check [--config FILE]                        validate the config and the control catalog
   vigil probes [--config FILE]                              list probes, their controls, schedules and permissions
+  vigil snapshot [--config FILE] [--date YYYY-MM-DD]        close and publish a day now (idempotent)
+  vigil verify-archive DIR [--public-key FILE]              re-check the evidence archive's hash chain offline
+  vigil rebuild [--config FILE]                             restore snapshots and streaks from the archive into an empty Redis
   vigil help
 
 --config defaults to config/vigil.example.yaml (the embedded defaults).
@@ -25,6 +31,8 @@ export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** The probes the CLI knows; default probes/index.ts (tests pass their own). */
+  registry?: readonly AnyProbe[];
 }
 
 const defaultIo: CliIo = {
@@ -35,7 +43,7 @@ const defaultIo: CliIo = {
 
 function load(file: string | undefined, io: CliIo): LoadedConfig | number {
   try {
-    return loadConfig(file ?? defaultConfigPath, registry, io.env);
+    return loadConfig(file ?? defaultConfigPath, io.registry ?? registry, io.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       io.err(`${err.problems.join('\n')}\n`);
@@ -136,9 +144,49 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       }
       return 0;
     }
+    case 'snapshot': {
+      const loaded = load(args.values.config, io);
+      if (typeof loaded === 'number') return loaded;
+      return await offline(io, () => snapshotCommand(loaded, args.values.date, io, createLogger('warn', stderrOf(io))));
+    }
+    case 'verify-archive': {
+      const dir = args.positionals[0];
+      if (!dir) {
+        io.err(`vigil: verify-archive needs the archive directory\n${usage}\n`);
+        return 64;
+      }
+      const key = args.values['public-key'];
+      return await verifyArchiveCommand(dir, key ? readFileSync(key, 'utf8') : undefined, io);
+    }
+    case 'rebuild': {
+      const loaded = load(args.values.config, io);
+      if (typeof loaded === 'number') return loaded;
+      return await offline(io, () => rebuildCommand(loaded, io, createLogger('warn', stderrOf(io))));
+    }
     default:
       io.err(`vigil: unknown command "${command}"\n${usage}\n`);
       return 64;
+  }
+}
+
+function stderrOf(io: CliIo): NodeJS.WritableStream {
+  return { write: (t: string) => io.err(t) } as unknown as NodeJS.WritableStream;
+}
+
+/** Runs a command that needs Redis or the archive, turning their known failures into one line. */
+async function offline(io: CliIo, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof RedisUnavailableError || err instanceof EmbeddedRedisUnavailableError) {
+      io.err(`${err.message}\n`);
+      return 69;
+    }
+    if (err instanceof Error && ['ArchiveChainError', 'ArchiveConflictError', 'Error'].includes(err.name)) {
+      io.err(`vigil: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
   }
 }
 
@@ -151,6 +199,8 @@ function parseCommon(rest: string[]) {
       config: { type: 'string', short: 'c' },
       probe: { type: 'string' },
       json: { type: 'boolean', default: false },
+      date: { type: 'string' },
+      'public-key': { type: 'string' },
     },
   });
 }

@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AnyProbe, ProbeResult } from '../probe/contract.js';
 import { statusValue, type ControlState } from '../posture/status.js';
+import { onFeed } from '../posture/snapshot.js';
+import type { Snapshot } from '../posture/snapshot-types.js';
 
 /** What the metrics read at scrape time: state already computed or cheap to read. */
 export interface MetricsSource {
@@ -13,6 +15,15 @@ export interface MetricsSource {
   /** Job counts by queue and state. */
   queueCounts(): Promise<Array<{ queue: string; counts: Record<string, number> }>>;
   now(): Date;
+  /** The newest published daily snapshot: streaks and the trust feed come from it. */
+  latestSnapshot(): Promise<Snapshot | undefined>;
+  /** Unix seconds of the last snapshot publication. */
+  snapshotPublishedAt(): Promise<number | undefined>;
+  /** Snapshot emails by result (sent, rejected, failed). */
+  emailCounts(): Promise<ReadonlyMap<string, number>>;
+  /** The instant a calendar day ends (for the last-green timestamp). */
+  endOfDay(day: string): Date;
+  minGreenDays: number;
 }
 
 /**
@@ -108,6 +119,74 @@ export class VigilMetrics {
         for (const { queue, counts } of await source.queueCounts()) {
           for (const [state, n] of Object.entries(counts)) this.set({ queue, state }, n);
         }
+      },
+    });
+
+    new Gauge({
+      name: 'vigil_control_consecutive_green_days',
+      help: 'Consecutive green days ending with the last closed day.',
+      labelNames: ['control'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const c of (await source.latestSnapshot())?.controls ?? []) this.set({ control: c.id }, c.streak);
+      },
+    });
+
+    new Gauge({
+      name: 'vigil_control_green',
+      help: '1 when the control is 30-day green (streak >= trust.minGreenDays), else 0.',
+      labelNames: ['control'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const c of (await source.latestSnapshot())?.controls ?? []) this.set({ control: c.id }, c.verdict === 'green' && c.streak >= Math.max(30, source.minGreenDays) ? 1 : 0);
+      },
+    });
+
+    new Gauge({
+      name: 'vigil_control_last_green_timestamp_seconds',
+      help: 'End of the most recent closed day on which the control was green.',
+      labelNames: ['control'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const c of (await source.latestSnapshot())?.controls ?? []) {
+          if (c.lastGreenDay) this.set({ control: c.id }, Math.floor(source.endOfDay(c.lastGreenDay).getTime() / 1000));
+        }
+      },
+    });
+
+    new Gauge({
+      name: 'vigil_trust_feed_controls',
+      help: 'Controls listed on the public trust feed.',
+      registers: [registry],
+      async collect() {
+        const s = await source.latestSnapshot();
+        this.set((s?.controls ?? []).filter((c) => onFeed(c, source.minGreenDays)).length);
+      },
+    });
+
+    new Gauge({
+      name: 'vigil_snapshot_last_published_timestamp_seconds',
+      help: 'When the last daily snapshot was published.',
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const at = await source.snapshotPublishedAt();
+        if (at !== undefined) this.set(at);
+      },
+    });
+
+    new Counter({
+      name: 'vigil_email_sent_total',
+      help: 'Daily snapshot emails by result: sent, rejected (permanently, by the SMTP server), failed (given up after retries).',
+      labelNames: ['result'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const result of ['sent', 'rejected', 'failed']) this.inc({ result }, 0);
+        for (const [result, n] of await source.emailCounts()) this.inc({ result }, n);
       },
     });
 

@@ -1,0 +1,223 @@
+/**
+ * The security officer's daily email: the snapshot rendered as HTML with a plain-text
+ * alternative, the archived JSON attached byte for byte, over SMTP with nodemailer.
+ *
+ * SMTP failures are classified once, here: what may go through on a later attempt is a
+ * {@link TransientError} (the email job retries it with backoff), what the server refused for
+ * good is a {@link PermanentEmailError} (logged and counted, not retried). Error messages are
+ * built from the SMTP code and reply only, never from the URL, and pass through `scrub`.
+ */
+import { createTransport, type NodemailerError } from 'nodemailer';
+import { renderHtml, renderText, subjectLine } from '../posture/render.js';
+import type { Snapshot } from '../posture/snapshot-types.js';
+import { TransientError } from '../probe/errors.js';
+import { registerSecret, scrub } from '../secrets.js';
+
+/** Options of {@link createMailer}. */
+export interface MailerOptions {
+  /** `smtp://user:password@host:587` or `smtps://…:465`. A secret: never logged, never in an error message. */
+  smtpUrl: string;
+  /** Sender address, e.g. `vigil <vigil@example.com>`. */
+  from: string;
+  /** Recipients; one message goes to all of them. */
+  to: string[];
+  /** Organisation named in the email's heading. */
+  organization: string;
+  /** Connection, greeting and socket-inactivity timeout in ms. Default 30 000. */
+  timeoutMs?: number;
+}
+
+/** What the SMTP server accepted. */
+export interface SendResult {
+  /** The Message-ID sent, see {@link snapshotMessageId}. */
+  messageId: string;
+  accepted: string[];
+  /** Recipients refused while others were accepted (when every one is refused, send throws). */
+  rejected: string[];
+}
+
+/** Sends daily snapshot emails. */
+export interface Mailer {
+  /**
+   * Sends the day's email. `archivedJson` is the archive file's content, attached unchanged.
+   * Throws {@link TransientError} (retry later) or {@link PermanentEmailError} (do not retry).
+   */
+  send(snapshot: Snapshot, archivedJson: string): Promise<SendResult>;
+  /** Closes the transport. */
+  close(): void;
+}
+
+/** The SMTP server refused the message for good (5xx, every recipient refused, bad credentials). Not retried. */
+export class PermanentEmailError extends Error {
+  override name = 'PermanentEmailError';
+  /** The SMTP reply code, when the server gave one. */
+  readonly responseCode: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; responseCode?: number }) {
+    super(message, { cause: options?.cause });
+    this.responseCode = options?.responseCode;
+  }
+}
+
+/**
+ * The Message-ID of a day's email: the same snapshot always gets the same id, so a duplicate
+ * sent by a second replica or a retry can be recognised (and deduplicated by mail systems).
+ */
+export function snapshotMessageId(snapshot: Pick<Snapshot, 'date' | 'hash'>): string {
+  return `<vigil-${snapshot.date}-${snapshot.hash.slice(0, 16)}@vigil.invalid>`;
+}
+
+/** The attachment's file name. */
+export function snapshotAttachmentName(date: string): string {
+  return `vigil-snapshot-${date}.json`;
+}
+
+/** Connection-level failures (nodemailer codes and the system codes underneath them): the server may be back later. */
+const transientCodes = new Set([
+  'ECONNECTION',
+  'ESOCKET',
+  'ETIMEDOUT',
+  'EDNS',
+  'ETLS',
+  'EPROXY',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+]);
+
+/** The server's reply on one line, bounded. */
+function reply(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 300);
+}
+
+/**
+ * Turns whatever nodemailer threw into a {@link TransientError} or a {@link PermanentEmailError}.
+ * `server` is `host:port` (no credentials), `date` the snapshot's day.
+ */
+export function classifySmtpError(err: unknown, server: string, date: string): TransientError | PermanentEmailError {
+  if (err instanceof TransientError || err instanceof PermanentEmailError) return err;
+  const e = (err ?? {}) as NodemailerError;
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const originalCode = typeof e.originalCode === 'string' ? e.originalCode : undefined;
+  const responseCode = typeof e.responseCode === 'number' ? e.responseCode : undefined;
+  const facts = [
+    code,
+    originalCode,
+    typeof e.timeoutType === 'string' ? e.timeoutType : undefined,
+    typeof e.command === 'string' ? `after ${e.command.split(' ')[0]}` : undefined,
+    typeof e.response === 'string' ? `"${reply(e.response)}"` : undefined,
+  ].filter((f): f is string => f !== undefined);
+  const detail = scrub(facts.length > 0 ? facts.join(', ') : 'no error code');
+  const transient = (what: string) =>
+    new TransientError(scrub(`Could not deliver the ${date} snapshot email via ${server}: ${what} (${detail}); it will be retried`), { cause: err });
+  const permanent = (what: string, next: string) =>
+    new PermanentEmailError(scrub(`The ${date} snapshot email cannot be delivered via ${server}: ${what} (${detail}); ${next}`), {
+      cause: err,
+      ...(responseCode === undefined ? {} : { responseCode }),
+    });
+
+  if (responseCode !== undefined) {
+    if (responseCode >= 500 && responseCode <= 599) {
+      if (code === 'EAUTH') return permanent('the server refused the credentials', 'check the user and password in email.smtp; retrying will not help');
+      if (code === 'EENVELOPE' && e.command === 'RCPT TO')
+        return permanent('the server refused every recipient', 'check the addresses in email.to; retrying will not help');
+      return permanent('the server rejected the message', 'check email.from, email.to and the server policy; retrying will not help');
+    }
+    // 4xx is a deferral by definition (RFC 5321 §4.2.1); a 2xx/3xx where another reply was due is a confused session.
+    return transient(responseCode >= 400 ? 'the server deferred it' : 'the server answered out of sequence');
+  }
+  if ((code !== undefined && transientCodes.has(code)) || (originalCode !== undefined && transientCodes.has(originalCode))) {
+    return transient('the server could not be reached or dropped the connection');
+  }
+  if (code === 'EAUTH' || code === 'ENOAUTH') return permanent('no usable credentials', 'check the user and password in email.smtp; retrying will not help');
+  return permanent('the message could not be handed over', 'check the email settings; retrying will not help');
+}
+
+/**
+ * Creates the daily-email sender. One connection per send (no pool): a daily message does not
+ * justify a connection held open all day, and every attempt starts from a clean session.
+ */
+export function createMailer(opts: MailerOptions): Mailer {
+  let url: URL;
+  try {
+    url = new URL(opts.smtpUrl);
+  } catch {
+    // No cause: the URL parser's error carries the input, password included.
+    throw new Error('email.smtp is not a valid URL: expected smtp://user:password@host:port or smtps://…');
+  }
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new Error(`email.smtp must be an smtp:// or smtps:// URL, not ${url.protocol}//`);
+  // The whole URL is registered when read from config; the password alone must be scrubbed too.
+  if (url.password !== '') {
+    registerSecret(url.password);
+    registerSecret(decodeURIComponent(url.password));
+  }
+  const server = `${url.hostname}:${url.port || (url.protocol === 'smtps:' ? '465' : '25')}`;
+  const timeout = opts.timeoutMs ?? 30_000;
+  const transport = createTransport({
+    url: opts.smtpUrl,
+    pool: false,
+    connectionTimeout: timeout,
+    greetingTimeout: timeout,
+    socketTimeout: timeout,
+    dnsTimeout: timeout,
+    // Nothing in a snapshot email is fetched from disk or the network.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  });
+
+  return {
+    async send(snapshot, archivedJson) {
+      let archived: unknown;
+      try {
+        archived = JSON.parse(archivedJson);
+      } catch {
+        throw new Error(`the archived JSON of ${snapshot.date} does not parse: refusing to attach it`);
+      }
+      if ((archived as { hash?: unknown } | null)?.hash !== snapshot.hash) {
+        throw new Error(`the archived JSON of ${snapshot.date} is not the snapshot being mailed (hash differs): refusing to send a body and attachment that disagree`);
+      }
+      const messageId = snapshotMessageId(snapshot);
+      let info: { messageId: string; accepted: unknown[]; rejected: unknown[] };
+      try {
+        info = await transport.sendMail({
+          from: opts.from,
+          to: opts.to,
+          subject: subjectLine(snapshot),
+          text: renderText(snapshot, { organization: opts.organization }),
+          html: renderHtml(snapshot, { organization: opts.organization }),
+          messageId,
+          headers: {
+            'X-Vigil-Snapshot-Date': snapshot.date,
+            'X-Vigil-Snapshot-Hash': snapshot.hash,
+            // RFC 3834: machine-generated, so out-of-office replies stay away.
+            'Auto-Submitted': 'auto-generated',
+          },
+          attachments: [
+            {
+              filename: snapshotAttachmentName(snapshot.date),
+              content: Buffer.from(archivedJson, 'utf8'),
+              contentType: 'application/json',
+              // base64 keeps the bytes exact whatever the line lengths; no 8bit or QP rewrapping.
+              contentTransferEncoding: 'base64',
+            },
+          ],
+        });
+      } catch (err) {
+        throw classifySmtpError(err, server, snapshot.date);
+      }
+      const addresses = (list: unknown[]) => list.map((a) => (typeof a === 'string' ? a : String((a as { address?: unknown }).address)));
+      const accepted = addresses(info.accepted);
+      if (accepted.length === 0) {
+        throw new PermanentEmailError(scrub(`The ${snapshot.date} snapshot email cannot be delivered via ${server}: the server accepted no recipient; check the addresses in email.to`));
+      }
+      return { messageId, accepted, rejected: addresses(info.rejected) };
+    },
+    close() {
+      transport.close();
+    },
+  };
+}
