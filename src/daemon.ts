@@ -24,7 +24,7 @@ import { EmailQueue } from './notify/email-queue.js';
 import { createMailer } from './notify/email.js';
 import { trustRoutes } from './http/trust.js';
 import { renderHtml, renderMarkdown } from './posture/render.js';
-import { addDays, zonedInstant } from './posture/days.js';
+import { addDays, lastClosableDay, zonedInstant } from './posture/days.js';
 import type { Snapshot } from './posture/snapshot-types.js';
 
 export interface DaemonOptions {
@@ -242,8 +242,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const closed = await closer.closeDueDays(now());
       if (closed.some((c) => c.result === 'busy')) log.debug('another replica is closing a day');
       const latestDay = await client.get(`${prefix}:snapshot-latest`);
-      // Covers a crash between publishing a day and queueing its email.
-      if (latestDay) await email?.enqueue(latestDay);
+      // Covers a crash between publishing a day and queueing its email (days already sent are skipped).
+      if (latestDay && email) {
+        for (let back = 2; back >= 0; back--) {
+          const day = addDays(latestDay, -back);
+          if (await client.exists(`${prefix}:snapshot:${day}`)) await email.enqueue(day);
+        }
+      }
     };
 
     const health = async (_req: unknown, res: import('node:http').ServerResponse) => sendJson(res, 200, { status: 'ok' });
@@ -348,7 +353,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       {
         '/healthz': health,
         ...trustRoutes({
-          latest: latestSnapshot,
+          // A stalled day close must not keep old streaks on the public page: past a 2-hour grace
+          // after a day should have closed, the feed is empty until closing resumes.
+          latest: async () => {
+            const s = await latestSnapshot();
+            if (s && s.date < lastClosableDay(new Date(now().getTime() - 2 * 3_600_000), config.timezone, config.dayClose.at)) {
+              log.warn({ latest: s.date }, 'trust feed withheld: the latest closed day is overdue');
+              return undefined;
+            }
+            return s;
+          },
           minGreenDays: config.trust.minGreenDays,
           organization: config.trust.organization,
           maxAgeSeconds: config.trust.maxAgeSeconds,

@@ -232,6 +232,21 @@ describe('pipeline: scheduler → probes queue → worker → results queue → 
     await queue.close();
   });
 
+  it('a catch-up after midnight runs as today\'s, never filed under the day it missed', async () => {
+    const loaded = config(uniquePrefix('midnight'), '0 3 * * *');
+    const prefix = loaded.config.redis.prefix;
+    const queue = new Queue<ProbeJobData>(PROBES_QUEUE, { connection: client, prefix });
+    const scheduler = new Scheduler({ units: configuredUnits(loaded), queue, coordinator: new RedisRunCoordinator(client, prefix), state: new StateStore(client, prefix), timezone: 'UTC', attempts: 1, backoffMs: 0, log: silent });
+    // Down since before yesterday's 03:00 run; back at 00:05.
+    expect(await scheduler.catchUp(new Date('2026-11-21T00:05:00Z'))).toBe(2);
+    const jobs = await queue.getJobs(['waiting']);
+    expect(jobs.map((j) => j.data.scheduledFor)).toEqual(['2026-11-21T00:00:00.000Z', '2026-11-21T00:00:00.000Z']);
+    // Later the same day, the most recent slot is today's own.
+    expect(await scheduler.catchUp(new Date('2026-11-21T05:00:00Z'))).toBe(2);
+    expect((await queue.getJobs(['waiting'])).map((j) => j.data.scheduledFor).filter((d) => d.endsWith('T03:00:00.000Z'))).toHaveLength(2);
+    await queue.close();
+  });
+
   it('an older result arriving late does not replace a newer one', async () => {
     const prefix = uniquePrefix('order');
     const state = new StateStore(client, prefix);

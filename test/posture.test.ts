@@ -1,4 +1,5 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +14,8 @@ import { addDays, zonedInstant } from '../src/posture/days.js';
 import { buildFeed } from '../src/posture/feed.js';
 import type { Finding, ProbeResult } from '../src/probe/contract.js';
 import { configuredUnits } from '../src/probe/units.js';
-import { verifyArchive } from '../src/store/archive.js';
+import { verifyArchive, writeArchivedSnapshot } from '../src/store/archive.js';
+import { sampleSnapshot } from './helpers/snapshots.js';
 import { DayCloser } from '../src/store/day-close.js';
 import { StateStore } from '../src/store/state.js';
 import { testConfig, waitFor } from './helpers/daemon.js';
@@ -59,11 +61,11 @@ interface World {
   runs: number;
 }
 
-function world(tz: string, extra = ''): World {
+function world(tz: string, extra = '', signingKeyFile?: string): World {
   const prefix = uniquePrefix('posture');
   const archiveDir = mkdtempSync(path.join(tmpdir(), 'vigil-archive-'));
   const loaded = testConfig(
-    `timezone: ${tz}\nredis: { url: "${redis.url}", prefix: ${prefix} }\narchive: { dir: ${archiveDir} }\nprobes:\n  fake-check: { schedule: "0 * * * *" }\n${extra}`,
+    `timezone: ${tz}\nredis: { url: "${redis.url}", prefix: ${prefix} }\narchive: { dir: ${archiveDir}${signingKeyFile ? `, signingKey: { file: ${signingKeyFile} }` : ''} }\nprobes:\n  fake-check: { schedule: "0 * * * *" }\n${extra}`,
     [fakeProbe],
     catalog,
   );
@@ -181,7 +183,8 @@ describe('45 simulated days: streaks and the trust feed', () => {
 
   it('two replicas closing at the same moment close each day once', async () => {
     const w = world('UTC');
-    const other = new DayCloser({ redis: new Redis(redis.url), prefix: w.prefix, loaded: w.loaded, units: configuredUnits(w.loaded), state: w.state, log });
+    const otherRedis = new Redis(redis.url);
+    const other = new DayCloser({ redis: otherRedis, prefix: w.prefix, loaded: w.loaded, units: configuredUnits(w.loaded), state: w.state, log });
     await w.closer.markFirstDay(new Date('2026-11-01T08:00:00Z'));
     for (const day of ['2026-11-01', '2026-11-02', '2026-11-03']) {
       await record(w, day, '10:00', 'alpha', pass);
@@ -196,6 +199,7 @@ describe('45 simulated days: streaks and the trust feed', () => {
     expect((await w.closer.latest())?.date).toBe('2026-11-03');
     expect((await w.closer.latest())?.controls[0]?.streak).toBe(3);
     expect(readdirSync(w.archiveDir).filter((f) => f.endsWith('.json'))).toHaveLength(3);
+    otherRedis.disconnect();
   });
 
   it('publishes the archived file when a closer crashed between archiving and publishing', async () => {
@@ -215,6 +219,23 @@ describe('45 simulated days: streaks and the trust feed', () => {
     expect(outcomes.map((o) => o.result)).toEqual(['closed']);
     expect(await w.closer.getText('2026-11-02')).toBe(archived);
     expect((await verifyArchive(w.archiveDir)).ok).toBe(true);
+  });
+
+  it('with a signing key, an archived file it did not sign is never published', async () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const keyFile = path.join(mkdtempSync(path.join(tmpdir(), 'vigil-key-')), 'archive.pem');
+    writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const w = world('UTC', '', keyFile);
+    await w.closer.markFirstDay(new Date('2026-11-01T08:00:00Z'));
+    await live(w, '2026-11-01', 'green');
+    const first = await w.closer.latest();
+    expect(first?.signature).toBeDefined();
+    // Someone with write access drops in tomorrow's all-green file, hash and prevHash correct, unsigned.
+    const forged = sampleSnapshot('2026-11-02', first?.controls ?? [], first?.hash ?? null);
+    await writeArchivedSnapshot(w.archiveDir, forged);
+    await record(w, '2026-11-02', '10:00', 'alpha', fail);
+    await expect(w.closer.closeDueDays(new Date('2026-11-03T00:15:00Z'))).rejects.toThrow();
+    expect((await w.closer.latest())?.date).toBe('2026-11-01');
   });
 
   it('vigil rebuild after FLUSHALL restores the same streaks, and snapshot --date is idempotent', async () => {
@@ -246,6 +267,11 @@ describe('45 simulated days: streaks and the trust feed', () => {
     expect(err).toContain('already holds published snapshots');
     expect(await main(['verify-archive', w.archiveDir], io)).toBe(0);
     expect(out).toContain('archive OK: 6 days');
+    // Days cut from the end are caught against a date the auditor holds.
+    expect(await main(['verify-archive', w.archiveDir, '--through', '2026-11-08'], io)).toBe(1);
+    expect(err).toContain('archive FAILED at 2026-11-07: removed — the archive ends at 2026-11-06, expected it to run through 2026-11-08');
+    // The restored days' emails were sent when they closed: none is sent again.
+    expect(await client.exists(`${w.prefix}:email-sent:2026-11-05`)).toBe(1);
   });
 });
 

@@ -18,7 +18,8 @@ Usage:
   vigil config check [--config FILE]                        validate the config and the control catalog
   vigil probes [--config FILE]                              list probes, their controls, schedules and permissions
   vigil snapshot [--config FILE] [--date YYYY-MM-DD]        close and publish a day now (idempotent)
-  vigil verify-archive DIR [--public-key FILE]              re-check the evidence archive's hash chain offline
+  vigil verify-archive DIR [--public-key FILE] [--through YYYY-MM-DD]
+                                                            re-check the evidence archive's hash chain offline
   vigil rebuild [--config FILE]                             restore snapshots and streaks from the archive into an empty Redis
   vigil help
 
@@ -156,7 +157,7 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
         return 64;
       }
       const key = args.values['public-key'];
-      return await verifyArchiveCommand(dir, key ? readFileSync(key, 'utf8') : undefined, io);
+      return await verifyArchiveCommand(dir, key ? readFileSync(key, 'utf8') : undefined, args.values.through, io);
     }
     case 'rebuild': {
       const loaded = load(args.values.config, io);
@@ -201,6 +202,7 @@ function parseCommon(rest: string[]) {
       json: { type: 'boolean', default: false },
       date: { type: 'string' },
       'public-key': { type: 'string' },
+      through: { type: 'string' },
     },
   });
 }

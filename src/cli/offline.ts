@@ -4,10 +4,10 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { enqueueSnapshotEmail, EMAIL_QUEUE, type EmailJobData } from '../notify/email-queue.js';
-import { dayOf, lastClosableDay } from '../posture/days.js';
+import { addDays, dayOf, lastClosableDay } from '../posture/days.js';
 import { configuredUnits } from '../probe/units.js';
 import { describeLocation, openRedis, RedisUnavailableError, type RedisLocation } from '../queue/connection.js';
-import { formatArchiveReport, readArchiveText, rebuildInputs, verifyArchive } from '../store/archive.js';
+import { formatArchiveReport, publicKeyFromPrivate, readArchiveText, rebuildInputs, verifyArchive } from '../store/archive.js';
 import { DayCloser } from '../store/day-close.js';
 import { EmbeddedRedisAlreadyRunningError, startEmbeddedRedis } from '../store/embedded-redis.js';
 import { StateStore } from '../store/state.js';
@@ -104,8 +104,15 @@ export async function snapshotCommand(loaded: LoadedConfig, date: string | undef
 }
 
 /** `vigil verify-archive DIR [--public-key FILE]`: exit 0 when the chain is intact, 1 naming the first bad day. */
-export async function verifyArchiveCommand(dir: string, publicKeyPem: string | undefined, io: CliIo): Promise<number> {
+export async function verifyArchiveCommand(dir: string, publicKeyPem: string | undefined, through: string | undefined, io: CliIo): Promise<number> {
   const report = await verifyArchive(dir, publicKeyPem ? { publicKeyPem } : {});
+  // The chain cannot know its own end: days deleted from the end are only caught against a date
+  // (or hash) the auditor already holds, e.g. from the last daily email.
+  if (report.ok && through && (report.last ?? '') < through) {
+    const missing = report.last ? addDays(report.last, 1) : through;
+    io.err(`archive FAILED at ${missing}: removed — the archive ends at ${report.last ?? '(empty)'}, expected it to run through ${through}\n`);
+    return 1;
+  }
   (report.ok ? io.out : io.err)(`${formatArchiveReport(report)}\n`);
   return report.ok ? 0 : 1;
 }
@@ -113,7 +120,8 @@ export async function verifyArchiveCommand(dir: string, publicKeyPem: string | u
 /** `vigil rebuild`: verifies the archive, then restores its snapshots (and so every streak) into an empty Redis. */
 export async function rebuildCommand(loaded: LoadedConfig, io: CliIo, log: Logger): Promise<number> {
   const dir = loaded.archiveDir;
-  const snapshots = await rebuildInputs(dir);
+  const signingKey = loaded.secrets.signingKey;
+  const snapshots = await rebuildInputs(dir, signingKey ? { publicKeyPem: publicKeyFromPrivate(signingKey) } : {});
   const texts: string[] = [];
   for (const s of snapshots) texts.push((await readArchiveText(dir, s.date)) ?? '');
   const store = await openStore(loaded, log);

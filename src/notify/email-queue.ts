@@ -110,7 +110,11 @@ export class EmailQueue {
     const log = this.opts.log.child({ date, attempt: job.attemptsMade + 1 });
     if (await this.opts.client.exists(this.keys.sent(date))) return 'already sent';
     const text = await this.opts.snapshotText(date);
-    if (text === undefined) throw new UnrecoverableError(`no published snapshot for ${date}`);
+    if (text === undefined) {
+      await this.count('failed');
+      log.error('no published snapshot for this day: email not sent');
+      throw new UnrecoverableError(`no published snapshot for ${date}`);
+    }
     try {
       const { messageId } = await this.opts.mailer.send(JSON.parse(text), text);
       await this.opts.client.set(this.keys.sent(date), messageId, 'EX', 90 * 86_400);

@@ -7,6 +7,7 @@ import type { StateStore } from '../store/state.js';
 import { resultField } from '../store/state.js';
 import { slotJobId, type ProbeJobData } from './connection.js';
 import { previousSlot } from './cron.js';
+import { dayOf, startOfDay } from '../posture/days.js';
 import type { RedisRunCoordinator } from './run-coordinator.js';
 import type { ScheduledUnit } from '../probe/units.js';
 
@@ -55,7 +56,8 @@ export class Scheduler {
 
   /**
    * Runs at once every probe × target whose newest result is missing or older than its interval,
-   * as the run of its most recent slot (so replicas starting together enqueue it once).
+   * as the run of its most recent slot (so replicas starting together enqueue it once) — or of
+   * today's midnight when that slot was on an earlier day, so a day the daemon missed stays missed.
    */
   async catchUp(now = new Date()): Promise<number> {
     const { results } = await this.opts.state.latestResults();
@@ -64,7 +66,11 @@ export class Scheduler {
       const latest = results.get(resultField(unit.configured.probe.id, unit.target.name));
       const age = latest ? now.getTime() - Date.parse(latest.finishedAt) : Infinity;
       if (age <= unit.configured.intervalMs) continue;
-      const slot = previousSlot(unit.configured.schedule, this.opts.timezone, now);
+      let slot = previousSlot(unit.configured.schedule, this.opts.timezone, now);
+      // A run made today counts for today: a missed slot of an earlier day is run as today's
+      // first slot (the same instant on every replica), never filed under the day it missed.
+      const today = startOfDay(dayOf(now, this.opts.timezone), this.opts.timezone);
+      if (slot < today) slot = today;
       if (await this.enqueue(unit, slot, 'catch-up')) enqueued++;
     }
     return enqueued;

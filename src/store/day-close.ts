@@ -6,7 +6,7 @@ import { addDays, daysBetween, dayOf, lastClosableDay } from '../posture/days.js
 import { buildSnapshot, type ProbeCadence } from '../posture/snapshot.js';
 import { Snapshot, snapshotHash } from '../posture/snapshot-types.js';
 import type { ScheduledUnit } from '../probe/units.js';
-import { readArchivedSnapshot, readArchiveText, signHash, writeArchivedSnapshot } from './archive.js';
+import { publicKeyFromPrivate, readArchivedSnapshot, readArchiveText, signHash, verifySignature, writeArchivedSnapshot } from './archive.js';
 import type { StateStore } from './state.js';
 
 /** Lease of the day-close lock: longer than any close takes; a crashed closer's lock lapses. */
@@ -36,7 +36,11 @@ export type CloseOutcome = { day: string; result: 'closed'; snapshot: Snapshot }
 export class DayCloser {
   private readonly keys: { snapshot: (day: string) => string; latest: string; firstDay: string; publishedAt: string; lock: string };
 
+  /** Public key of archive.signingKey, when configured: archived files must carry its signature. */
+  private readonly publicKey: string | undefined;
+
   constructor(private readonly opts: DayCloserOptions) {
+    this.publicKey = opts.loaded.secrets.signingKey ? publicKeyFromPrivate(opts.loaded.secrets.signingKey) : undefined;
     const p = opts.prefix;
     this.keys = {
       snapshot: (day) => `${p}:snapshot:${day}`,
@@ -108,7 +112,11 @@ export class DayCloser {
 
       const archived = await readArchivedSnapshot(loaded.archiveDir, day);
       let snapshot: Snapshot;
-      if (archived && archived.prevHash === (prev?.hash ?? null)) {
+      // With a signing key, only a file vigil itself signed may be adopted: anyone who can write
+      // to the archive can compute a hash, not a signature.
+      const trusted = archived !== undefined && (!this.publicKey || verifySignature(archived, this.publicKey));
+      if (archived && !trusted) log.error({ day }, 'an archived file for this day is not signed by our key: refusing to publish it');
+      if (archived && trusted && archived.prevHash === (prev?.hash ?? null)) {
         // A previous attempt archived this day and crashed before publishing: publish that file.
         snapshot = archived;
         log.warn({ day }, 'publishing the snapshot a previous attempt archived');
@@ -137,10 +145,11 @@ export class DayCloser {
       }
       // Publish the archived bytes themselves, so the API and the email attachment equal the file.
       const text = (await readArchiveText(loaded.archiveDir, day)) ?? `${JSON.stringify(snapshot, null, 2)}\n`;
+      // `latest` only moves forward, even if this closer outlived its lock.
       const published = await redis
         .multi()
         .set(this.keys.snapshot(day), text)
-        .set(this.keys.latest, day)
+        .eval("local cur = redis.call('GET', KEYS[1]) if (not cur) or cur < ARGV[1] then redis.call('SET', KEYS[1], ARGV[1]) end return 1", 1, this.keys.latest, day)
         .set(this.keys.publishedAt, String(Math.floor(Date.now() / 1000)))
         .exec();
       if (!published || published.some(([err]) => err)) throw new Error(`publishing the snapshot of ${day} failed`);
@@ -161,7 +170,11 @@ export class DayCloser {
     const { redis } = this.opts;
     if (await redis.exists(this.keys.latest)) throw new Error('this Redis already holds published snapshots: rebuild only into an empty one');
     const multi = redis.multi();
-    snapshots.forEach((s, i) => multi.set(this.keys.snapshot(s.date), texts[i] ?? `${JSON.stringify(s, null, 2)}\n`));
+    snapshots.forEach((s, i) => {
+      multi.set(this.keys.snapshot(s.date), texts[i] ?? `${JSON.stringify(s, null, 2)}\n`);
+      // Their emails went out when the days closed: a rebuilt Redis must not send them again.
+      multi.set(`${this.opts.prefix}:email-sent:${s.date}`, 'restored', 'EX', 90 * 86_400);
+    });
     const first = snapshots[0];
     const last = snapshots.at(-1);
     if (first && last) {
