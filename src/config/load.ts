@@ -83,7 +83,8 @@ export function loadConfigText(text: string, file: string, registry: readonly An
 
   // Relative paths in the file are relative to the file.
   for (const target of config.tls) if (target.caFile) target.caFile = path.resolve(dir, target.caFile);
-  for (const ref of [config.redis.password, config.http.admin.token, config.email?.smtp, config.archive.signingKey]) {
+  const githubRefs = config.github.map((t) => ('token' in t.auth ? t.auth.token : t.auth.app.privateKey));
+  for (const ref of [config.redis.password, config.http.admin.token, config.email?.smtp, config.archive.signingKey, ...githubRefs]) {
     if (ref && 'file' in ref) ref.file = path.resolve(dir, ref.file);
   }
 
@@ -115,6 +116,11 @@ export function loadConfigText(text: string, file: string, registry: readonly An
     smtpUrl: secret('email.smtp', config.email?.smtp, true),
     signingKey: secret('archive.signingKey', config.archive.signingKey, true),
   };
+  // GitHub credentials are read by the probes when they run (never stored); check now that they exist.
+  config.github.forEach((t, i) => {
+    if ('token' in t.auth) secret(`github[${i}].auth.token`, t.auth.token, true);
+    else secret(`github[${i}].auth.app.privateKey`, t.auth.app.privateKey, true);
+  });
   if (secrets.signingKey) {
     try {
       const key = createPrivateKey(secrets.signingKey);

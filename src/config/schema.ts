@@ -73,6 +73,43 @@ export const TlsTarget = z.strictObject({
 });
 export type TlsTarget = z.output<typeof TlsTarget>;
 
+/** How vigil authenticates to GitHub: a token, or a GitHub App installation (tokens refreshed before expiry). */
+export const GithubAuth = z.union(
+  [
+    z.strictObject({ token: SecretRef }),
+    z.strictObject({
+      app: z.strictObject({
+        appId: z.number().int().positive(),
+        installationId: z.number().int().positive(),
+        /** The App's private key (PEM). */
+        privateKey: SecretRef,
+      }),
+    }),
+  ],
+  { error: 'expected { token: { env: NAME } } or { app: { appId, installationId, privateKey: { file: PATH } } }' },
+);
+export type GithubAuth = z.infer<typeof GithubAuth>;
+
+/** A GitHub target: an organisation (all its repositories, filtered by name globs) and/or explicit repositories. */
+export const GithubTarget = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'expected a name of letters, digits, ".", "_" or "-"'),
+    /** Organisation login: every repository in it (archived and disabled ones are skipped and counted). */
+    org: z.string().min(1).optional(),
+    /** Name globs (`*`, `?`) selecting the org's repositories. Default: all. */
+    include: z.array(z.string().min(1)).default(['*']),
+    exclude: z.array(z.string().min(1)).default([]),
+    /** Explicit repositories, `owner/name`. */
+    repos: z.array(z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'expected owner/name')).default([]),
+    /** Branch name patterns checked besides the default branch, e.g. `release/*`. */
+    branches: z.array(z.string().min(1)).default([]),
+    /** REST API root; for GitHub Enterprise Server `https://HOST/api/v3`. GraphQL is derived from it. */
+    apiUrl: z.string().url().default('https://api.github.com'),
+    auth: GithubAuth,
+  })
+  .refine((t) => t.org !== undefined || t.repos.length > 0, { message: 'give an org, repos, or both' });
+export type GithubTarget = z.output<typeof GithubTarget>;
+
 /** Per-probe overrides: schedule, params, or switching a probe off. */
 export const ProbeSettings = z.strictObject({
   enabled: z.boolean().default(true),
@@ -190,6 +227,17 @@ export const VigilConfig = z.strictObject({
       retryHours: z.number().positive().default(12),
     })
     .optional(),
+  /** Targets of the GitHub probes (github-branch-protection, github-org-2fa). */
+  github: z
+    .array(GithubTarget)
+    .default([])
+    .superRefine((targets, ctx) => {
+      const seen = new Set<string>();
+      targets.forEach((t, i) => {
+        if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate target name "${t.name}"` });
+        seen.add(t.name);
+      });
+    }),
   /** Targets of the tls-certificate-posture probe. */
   tls: z
     .array(TlsTarget)
