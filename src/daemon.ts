@@ -8,7 +8,7 @@ import type { LoadedConfig } from './config/load.js';
 import { bearerMatches, listen, sendJson, type Listener } from './http/server.js';
 import { VigilMetrics } from './http/metrics.js';
 import type { ProbeResult } from './probe/contract.js';
-import { configuredUnits, evidenceFor, type ScheduledUnit } from './probe/units.js';
+import { configuredUnits, evidenceFor, splitByConfiguration, type ScheduledUnit } from './probe/units.js';
 import { controlStatus, type ControlState } from './posture/status.js';
 import { describeLocation, openRedis, PROBES_QUEUE, RedisUnavailableError, RESULTS_QUEUE, type ProbeJobData, type RedisLocation } from './queue/connection.js';
 import { ProbeWorker } from './queue/probe-worker.js';
@@ -130,6 +130,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
     const state = new StateStore(client, prefix, config.timezone);
     const units: ScheduledUnit[] = configuredUnits(loaded);
+    const split = splitByConfiguration(loaded, units);
     const probesQueue = new Queue<ProbeJobData>(PROBES_QUEUE, { connection: workerConn, prefix });
     const resultsQueue = new Queue<ProbeResult>(RESULTS_QUEUE, { connection: workerConn, prefix });
     closers.push(() => probesQueue.close());
@@ -140,7 +141,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       if (corrupt.length > 0) log.error({ fields: corrupt }, 'stored results fail their schema: treated as missing');
       const evidence = evidenceFor(loaded, units, results);
       const at = now();
-      return { controls: loaded.catalog.controls.map((c) => controlStatus(c, evidence, at)), latest: results };
+      return { controls: split.measured.map((c) => controlStatus(c, evidence, at)), latest: results };
     };
 
     const metrics = new VigilMetrics(
@@ -321,7 +322,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         '/api/controls': async (req, res) => {
           if (!requireToken(req, res)) return;
           const p = await posture();
-          sendJson(res, 200, { generatedAt: now().toISOString(), controls: p.controls.map((c) => controlView(c, p.latest, false)) });
+          const notConfigured = split.notConfigured.map((c) => ({ id: c.id, title: c.title, status: 'not_configured', reasons: ['no probe of this control has a configured target'], frameworks: c.frameworks, probes: c.probes }));
+          sendJson(res, 200, { generatedAt: now().toISOString(), controls: [...p.controls.map((c) => controlView(c, p.latest, false)), ...notConfigured] });
         },
         '/api/snapshots/latest': async (req, res) => {
           if (!requireToken(req, res)) return;

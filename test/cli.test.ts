@@ -59,7 +59,7 @@ describe('vigil CLI', () => {
     const result = ProbeResult.parse(doc.results[0]);
     expect(result).toMatchObject({ probe: 'tls-certificate-posture', target: 'web' });
     expect(result.findings).toEqual([expect.objectContaining({ resource: `127.0.0.1:${good.port}`, outcome: 'pass' })]);
-    expect(doc.controls).toEqual([{ id: 'tls-certificates', status: 'green', reasons: [] }]);
+    expect(doc.controls.filter((c) => c.status !== 'not_configured')).toEqual([{ id: 'tls-certificates', status: 'green', reasons: [] }]);
     expect(code).toBe(0);
   });
 
@@ -80,11 +80,12 @@ describe('vigil CLI', () => {
     expect(doc.results[0]?.findings[0]?.outcome).toBe('unknown');
   });
 
-  it('run-once with no target for a catalog control reports it unknown and exits 2', async () => {
+  it('run-once lists a control with no configured target as not configured, and exits 2 when nothing was judged', async () => {
     const file = path.join(dir, 'empty.yaml');
     writeFileSync(file, 'tls: []\n');
     const all = await cli('run-once', '--config', file, '--json');
-    expect(JSON.parse(all.out)).toEqual({ results: [], controls: [{ id: 'tls-certificates', status: 'unknown', reasons: ['tls-certificate-posture: no target configured'] }] });
+    expect(JSON.parse(all.out).controls).toContainEqual({ id: 'tls-certificates', status: 'not_configured', reasons: ['no probe of this control has a configured target'] });
+    expect(JSON.parse(all.out).controls.every((c: { status: string }) => c.status === 'not_configured')).toBe(true);
     expect(all.code).toBe(2);
     const one = await cli('run-once', '--config', file, '--json', '--probe', 'tls-certificate-posture');
     expect(JSON.parse(one.out).controls[0].status).toBe('unknown');

@@ -2,13 +2,14 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import type { ProbeResult } from '../probe/contract.js';
 import { runProbe } from '../probe/runner.js';
-import { configuredUnits, evidenceFor } from '../probe/units.js';
+import { configuredUnits, evidenceFor, splitByConfiguration } from '../probe/units.js';
 import { controlStatus, type ControlStatus } from '../posture/status.js';
 
 /** The single JSON document `vigil run-once --json` prints. */
 export interface RunOnceReport {
   results: ProbeResult[];
-  controls: Array<{ id: string; status: ControlStatus; reasons: string[] }>;
+  /** `not_configured`: none of the control's probes has a target in this config (never green, not counted in the exit code). */
+  controls: Array<{ id: string; status: ControlStatus | 'not_configured'; reasons: string[] }>;
 }
 
 /**
@@ -42,21 +43,30 @@ export async function runOnce(loaded: LoadedConfig, opts: { probe?: string | und
   const latest = new Map(results.map((r) => [`${r.probe}|${r.target}`, r]));
   const evidence = evidenceFor(loaded, units, latest);
   const at = now();
-  // Without --probe every catalog control is judged: one whose probes have no target here is
-  // unknown, so exit 0 never hides an unmeasured control. With --probe, only the controls it evidences.
-  const controls = loaded.catalog.controls
+  // With --probe, only the controls it evidences, judged on that probe. Without it, every control
+  // with a configured target is judged; the rest are listed as not configured.
+  const { measured, notConfigured } = splitByConfiguration(loaded, configuredUnits(loaded));
+  const controls: RunOnceReport['controls'] = measured
     .filter((c) => !opts.probe || c.probes.includes(opts.probe))
     .map((c) => {
       const s = controlStatus({ id: c.id, probes: opts.probe ? [opts.probe] : c.probes }, evidence, at);
       return { id: c.id, status: s.status, reasons: s.reasons };
     });
+  if (!opts.probe) {
+    for (const c of notConfigured) controls.push({ id: c.id, status: 'not_configured', reasons: ['no probe of this control has a configured target'] });
+  } else {
+    for (const c of notConfigured.filter((c) => c.probes.includes(opts.probe as string))) {
+      controls.push({ id: c.id, status: 'unknown', reasons: [`${opts.probe}: no target configured`] });
+    }
+  }
   return { results, controls };
 }
 
 /** 0 when every reported control is green, 1 when any is red, 2 when none is red but some is unknown (or nothing ran). */
 export function runOnceExitCode(report: RunOnceReport): number {
-  if (report.controls.some((c) => c.status === 'red')) return 1;
-  if (report.controls.length === 0 || report.controls.some((c) => c.status !== 'green')) return 2;
+  const judged = report.controls.filter((c) => c.status !== 'not_configured');
+  if (judged.some((c) => c.status === 'red')) return 1;
+  if (judged.length === 0 || judged.some((c) => c.status !== 'green')) return 2;
   return 0;
 }
 

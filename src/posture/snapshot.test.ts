@@ -91,7 +91,7 @@ describe('building a snapshot', () => {
     ['p1|a', day({ failing: [] })],
     ['p1|b', day({ red: 1, failing: [{ resource: 'api.example.com:443', message: 'certificate expires in 3 days: renew it' }] })],
   ]);
-  const input = { date: '2026-11-21', timezone: 'UTC', minGreenDays: 30, catalog, probes, ledger, prev: undefined };
+  const input = { date: '2026-11-21', timezone: 'UTC', minGreenDays: 30, measured: catalog, notConfigured: [] as Control[], probes, ledger, prev: undefined };
 
   it('holds verdicts, failing resources with remediation, probe health and coverage', () => {
     const s = buildSnapshot(input);
@@ -107,6 +107,14 @@ describe('building a snapshot', () => {
     expect(s.coverage.iso27001).toEqual([{ id: 'A.8.5', status: 'measured', controls: ['c1'] }]);
     expect(s.prevHash).toBeNull();
     expect(s.diff.newReds).toEqual(['c1']);
+  });
+
+  it('a control no target measures is left out of the day but counts as not measured in coverage', () => {
+    const unused: Control = { id: 'c3', title: 'C3', public: true, publicTitle: 'P3', publicDescription: 'D3', frameworks: { soc2: ['CC6.1', 'CC6.6'], iso27001: [] }, probes: ['github-org-2fa'] };
+    const s = buildSnapshot({ ...input, notConfigured: [unused] });
+    expect(s.controls.map((c) => c.id)).toEqual(['c1', 'c2']);
+    expect(s.coverage.soc2).toContainEqual({ id: 'CC6.1', status: 'partly_measured', controls: ['c1', 'c3'] });
+    expect(s.coverage.soc2).toContainEqual({ id: 'CC6.6', status: 'not_measured', controls: ['c3'] });
   });
 
   it('is deterministic: the same input gives the same hash', () => {

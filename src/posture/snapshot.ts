@@ -17,7 +17,10 @@ export interface SnapshotInput {
   date: string;
   timezone: string;
   minGreenDays: number;
-  catalog: readonly Control[];
+  /** The controls this deployment measures (at least one probe with a configured target). */
+  measured: readonly Control[];
+  /** Catalog controls with no configured target: absent from the day's controls, "not measured" in coverage. */
+  notConfigured: readonly Control[];
   /** Enabled probes by id (a catalog probe missing here is switched off). */
   probes: ReadonlyMap<string, ProbeCadence>;
   /** The day's ledger, keyed `probe|target`. */
@@ -96,8 +99,8 @@ export function diffSnapshots(controls: readonly SnapshotControl[], prev: Snapsh
   return diff;
 }
 
-function coverage(controls: readonly SnapshotControl[], framework: 'soc2' | 'iso27001'): CoverageEntry[] {
-  const byRef = new Map<string, SnapshotControl[]>();
+function coverage(controls: ReadonlyArray<Pick<SnapshotControl, 'id' | 'verdict' | 'frameworks'>>, framework: 'soc2' | 'iso27001'): CoverageEntry[] {
+  const byRef = new Map<string, Array<Pick<SnapshotControl, 'id' | 'verdict'>>>();
   for (const c of controls) for (const ref of c.frameworks[framework]) byRef.set(ref, [...(byRef.get(ref) ?? []), c]);
   return [...byRef.entries()]
     .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
@@ -110,7 +113,7 @@ function coverage(controls: readonly SnapshotControl[], framework: 'soc2' | 'iso
 
 /** Builds the body of one closed day's snapshot. Pure: same input, same bytes. */
 export function buildSnapshot(input: SnapshotInput): SnapshotBody {
-  const { date, timezone, minGreenDays, catalog, probes, ledger, prev } = input;
+  const { date, timezone, minGreenDays, measured: catalog, probes, ledger, prev } = input;
   const prevControls = new Map((prev?.controls ?? []).map((c) => [c.id, c]));
   const endOfDay = zonedInstant(addDays(date, 1), '00:00', timezone).getTime();
 
@@ -178,7 +181,10 @@ export function buildSnapshot(input: SnapshotInput): SnapshotBody {
     counts: { green: count('green'), red: count('red'), unknown: count('unknown') },
     controls,
     probeHealth,
-    coverage: { soc2: coverage(controls, 'soc2'), iso27001: coverage(controls, 'iso27001') },
+    coverage: (() => {
+      const all = [...controls, ...input.notConfigured.map((c) => ({ id: c.id, verdict: 'unknown' as DayVerdict, frameworks: c.frameworks }))];
+      return { soc2: coverage(all, 'soc2'), iso27001: coverage(all, 'iso27001') };
+    })(),
     diff: diffSnapshots(controls, prev, minGreenDays),
   };
 }

@@ -1,4 +1,5 @@
 import type { ConfiguredProbe, LoadedConfig } from '../config/load.js';
+import type { Control } from '../config/controls.js';
 import type { ProbeResult, ProbeTarget } from './contract.js';
 import type { ProbeEvidence } from '../posture/status.js';
 
@@ -30,4 +31,20 @@ export function evidenceFor(loaded: LoadedConfig, units: readonly ScheduledUnit[
       targets: mine.map((u) => ({ target: u.target.name, result: latest.get(`${id}|${u.target.name}`) })),
     };
   });
+}
+
+/**
+ * Splits the catalog into the controls this deployment measures — at least one of their probes
+ * has a configured target — and those it does not measure at all (e.g. the GitHub controls when
+ * no `github:` target is configured). The latter are reported as `not_configured`, never green,
+ * and count as "not measured" in framework coverage; they are left out of status metrics and day
+ * verdicts so an unused integration does not page anyone. A control with some probes configured
+ * and others not is measured (and unknown until all are).
+ */
+export function splitByConfiguration(loaded: LoadedConfig, units: readonly ScheduledUnit[]): { measured: Control[]; notConfigured: Control[] } {
+  const withTargets = new Set(units.map((u) => u.configured.probe.id));
+  const measured: Control[] = [];
+  const notConfigured: Control[] = [];
+  for (const c of loaded.catalog.controls) (c.probes.some((p) => withTargets.has(p)) ? measured : notConfigured).push(c);
+  return { measured, notConfigured };
 }

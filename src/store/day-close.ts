@@ -5,7 +5,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { addDays, daysBetween, dayOf, lastClosableDay } from '../posture/days.js';
 import { buildSnapshot, type ProbeCadence } from '../posture/snapshot.js';
 import { Snapshot, snapshotHash } from '../posture/snapshot-types.js';
-import type { ScheduledUnit } from '../probe/units.js';
+import { splitByConfiguration, type ScheduledUnit } from '../probe/units.js';
 import { publicKeyFromPrivate, readArchivedSnapshot, readArchiveText, signHash, verifySignature, writeArchivedSnapshot } from './archive.js';
 import type { StateStore } from './state.js';
 
@@ -134,7 +134,7 @@ export class DayCloser {
           date: day,
           timezone: loaded.config.timezone,
           minGreenDays: loaded.config.trust.minGreenDays,
-          catalog: loaded.catalog.controls,
+          ...splitByConfiguration(loaded, this.opts.units),
           probes,
           ledger: await this.opts.state.dayLedger(day),
           prev,
