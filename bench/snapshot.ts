@@ -14,7 +14,10 @@
  *
  * The design claim under test: a day's snapshot depends only on that day's ledger and the
  * previous snapshot, so close time must not grow with history. The output compares the mean of
- * the first and last 20 closes and fits a slope over all of them.
+ * the first and last 20 closes and fits a slope over all of them. To attribute slow closes it
+ * records, per close, this process's CPU time, GC pauses and whether redis-server had a
+ * BGSAVE / AOF rewrite running; then it times the parts of a close (ledger read, previous
+ * snapshot load, build, hash, archive write) on day `days`'s data, and `buildSnapshot` alone.
  *
  * Prints one JSON document. Exits 1 if a day does not close.
  */
@@ -30,7 +33,8 @@ import { addDays, zonedInstant } from '../src/posture/days.js';
 import { buildSnapshot, onFeed, type ProbeCadence } from '../src/posture/snapshot.js';
 import { canonicalJson, Snapshot, snapshotHash, type SnapshotBody } from '../src/posture/snapshot-types.js';
 import { defineProbe, type AnyProbe, type Finding, type ProbeResult } from '../src/probe/contract.js';
-import { configuredUnits } from '../src/probe/units.js';
+import { configuredUnits, splitByConfiguration } from '../src/probe/units.js';
+import type { Redis } from 'ioredis';
 import { openRedis } from '../src/queue/connection.js';
 import { writeArchivedSnapshot } from '../src/store/archive.js';
 import { DayCloser } from '../src/store/day-close.js';
@@ -154,6 +158,12 @@ function dirSize(dir: string): { files: number; bytes: number } {
   return { files, bytes };
 }
 
+/** Whether redis-server is writing an RDB snapshot or rewriting its AOF (forked child at work). */
+async function persistenceBusy(client: Redis): Promise<boolean> {
+  const info = await client.info('persistence');
+  return /rdb_bgsave_in_progress:1|aof_rewrite_in_progress:1/.test(info);
+}
+
 async function main(): Promise<void> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'vigil-bench-snap-'));
   const dataDir = path.join(root, 'data');
@@ -194,6 +204,8 @@ async function main(): Promise<void> {
     const closeMs: number[] = [];
     const closeCpuMs: number[] = [];
     const closeWindows: Array<[number, number]> = [];
+    /** Per close: a BGSAVE or AOF rewrite was running just before or just after it. */
+    const closeDuringPersistence: boolean[] = [];
     const recordMs: number[] = [];
     let recorded = 0;
     const plans = { pass: 0, fail: 0, error: 0, skip: 0 };
@@ -237,12 +249,14 @@ async function main(): Promise<void> {
       recordMs.push(rec.ms);
       recorded += rec.value.filter(Boolean).length;
 
+      const busyBefore = await persistenceBusy(client);
       const cpu0 = process.cpuUsage();
       const w0 = performance.now();
       const close = await timeIt(() => closer.closeDueDays(zonedInstant(addDays(day, 1), '00:15', TZ)));
       const cpu = process.cpuUsage(cpu0);
       closeCpuMs.push((cpu.user + cpu.system) / 1000);
       closeWindows.push([w0, performance.now()]);
+      closeDuringPersistence.push(busyBefore || (await persistenceBusy(client)));
       const outcome = close.value[0];
       if (close.value.length !== 1 || outcome?.result !== 'closed' || outcome.day !== day) {
         throw new Error(`closing ${day} did not close exactly that day: ${JSON.stringify(close.value.map((o) => ({ day: o.day, result: o.result })))}`);
@@ -261,6 +275,9 @@ async function main(): Promise<void> {
     const lastDay = last.date;
 
     // --- 2. the parts of a close, on the last day's data, 20 times each ---------------------
+    // The closer's own inputs: probes with their cadence and targets, the catalog split into
+    // measured and not-configured controls (every bench control is measured).
+    const byConfiguration = splitByConfiguration(loaded, units);
     const probeCadence = new Map<string, ProbeCadence>();
     for (const [id, configured] of loaded.probes) {
       probeCadence.set(id, {
@@ -280,7 +297,7 @@ async function main(): Promise<void> {
       parts.ledgerRead.push((await timeIt(() => state.dayLedger(lastDay))).ms);
       parts.prevLoad.push((await timeIt(() => closer.get(lastDay))).ms);
       const built = await timeIt(() =>
-        buildSnapshot({ date: nextDay, timezone: TZ, minGreenDays: loaded.config.trust.minGreenDays, catalog: loaded.catalog.controls, probes: probeCadence, ledger, prev }),
+        buildSnapshot({ date: nextDay, timezone: TZ, minGreenDays: loaded.config.trust.minGreenDays, ...byConfiguration, probes: probeCadence, ledger, prev }),
       );
       parts.build.push(built.ms);
       body = built.value;
@@ -308,8 +325,13 @@ async function main(): Promise<void> {
     // (60 and 40 days of wall-clock time), which this simulation compresses into a minute.
     const snapshotKeys = await client.keys(`${prefix}:snapshot:*`);
     const snapshotKeyBytes = (await Promise.all(snapshotKeys.map((k) => client.memory('USAGE', k)))).reduce<number>((a, b) => a + Number(b ?? 0), 0);
+    const redisStats = await client.info('stats');
+    const forks = Number(/total_forks:(\d+)/.exec(redisStats)?.[1] ?? NaN);
+    const aofRewrites = Number(/aof_rewrites:(\d+)/.exec(await client.info('persistence'))?.[1] ?? NaN);
+    const quiet = closeMs.filter((_, i) => !closeDuringPersistence[i]);
+    const busy = closeMs.filter((_, i) => closeDuringPersistence[i]);
     const slowest = closeMs
-      .map((v, i) => ({ day: i + 1, ms: ms(v), cpuMs: ms(closeCpuMs[i]!), gcMs: ms(gcInCloses[i]!) }))
+      .map((v, i) => ({ day: i + 1, ms: ms(v), cpuMs: ms(closeCpuMs[i]!), gcMs: ms(gcInCloses[i]!), redisPersisting: closeDuringPersistence[i]! }))
       .sort((a, b) => b.ms - a.ms)
       .slice(0, 5);
     const first20 = closeMs.slice(0, 20);
@@ -350,6 +372,13 @@ async function main(): Promise<void> {
             cpuMsOfThisProcess: stats(closeCpuMs),
             gcMsDuringCloses: { total: ms(gcInCloses.reduce((a, b) => a + b, 0)), maxInOneClose: ms(Math.max(...gcInCloses)) },
             slowest,
+            byRedisBackgroundPersistence: {
+              what: 'busy: redis-server had a forked BGSAVE or AOF rewrite running just before or just after the close; quiet: neither',
+              quiet: quiet.length > 0 ? { closes: quiet.length, over200ms: quiet.filter((v) => v > targets.closeMs).length, ...stats(quiet) } : { closes: 0 },
+              busy: busy.length > 0 ? { closes: busy.length, over200ms: busy.filter((v) => v > targets.closeMs).length, ...stats(busy) } : { closes: 0 },
+              redisForks: forks,
+              aofRewrites,
+            },
             targetMs: targets.closeMs,
             met: closeStats.max <= targets.closeMs,
           },
@@ -367,6 +396,10 @@ async function main(): Promise<void> {
             maxStreak,
             controlsWithStreakOverYear: last.controls.filter((c) => c.streak >= 365).length,
             bytes: Buffer.byteLength(`${JSON.stringify(last, null, 2)}\n`),
+            canonicalBytes: Buffer.byteLength(canonicalJson(last)),
+            prettyBytesBySection: Object.fromEntries(
+              (['controls', 'probeHealth', 'coverage', 'diff'] as const).map((k) => [k, Buffer.byteLength(JSON.stringify(last![k], null, 2))]),
+            ),
           },
           verdictDaysOverRun: verdictDays,
           archive: { files: archive.files, bytes: archive.bytes, MiB: +(archive.bytes / MiB).toFixed(1), meanFileKiB: +(archive.bytes / archive.files / 1024).toFixed(1) },
@@ -385,7 +418,15 @@ async function main(): Promise<void> {
     );
   } finally {
     client.disconnect();
-    await redis.stop();
+    // The redis-server child is unref'd, so nothing else keeps this process alive while it
+    // writes its final RDB on SIGTERM: without this timer Node exits mid-stop and the temp
+    // directory is never removed.
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      await redis.stop();
+    } finally {
+      clearInterval(keepAlive);
+    }
     rmSync(root, { recursive: true, force: true });
   }
 }
