@@ -181,6 +181,20 @@ describe('45 simulated days: streaks and the trust feed', () => {
     expect(await w.closer.closeDueDays(new Date('2026-11-05T12:00:00Z'))).toEqual([]);
   });
 
+  it('older snapshots expire from Redis and are read back from the archive', async () => {
+    const w = world('UTC');
+    await w.closer.markFirstDay(new Date('2026-11-01T08:00:00Z'));
+    await live(w, '2026-11-01', 'green');
+    await live(w, '2026-11-02', 'green');
+    expect(await client.ttl(`${w.prefix}:snapshot:2026-11-01`)).toBeGreaterThan(30 * 86_400);
+    await client.del(`${w.prefix}:snapshot:2026-11-01`, `${w.prefix}:snapshot:2026-11-02`);
+    expect(await w.closer.getText('2026-11-01')).toBe(readFileSync(path.join(w.archiveDir, '2026-11-01.json'), 'utf8'));
+    // The streak base comes back from the archive too.
+    await live(w, '2026-11-03', 'green');
+    expect((await w.closer.latest())?.controls[0]?.streak).toBe(3);
+    expect(await w.closer.getText('2026-11-04')).toBeUndefined();
+  });
+
   it('two replicas closing at the same moment close each day once', async () => {
     const w = world('UTC');
     const otherRedis = new Redis(redis.url);

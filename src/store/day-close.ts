@@ -9,6 +9,12 @@ import { splitByConfiguration, type ScheduledUnit } from '../probe/units.js';
 import { publicKeyFromPrivate, readArchivedSnapshot, readArchiveText, signHash, verifySignature, writeArchivedSnapshot } from './archive.js';
 import type { StateStore } from './state.js';
 
+/**
+ * How long Redis keeps a published snapshot's text. Older days are read from the archive, so
+ * Redis does not grow with history (500 controls ≈ 0.5 MB a day).
+ */
+const SNAPSHOT_TTL_SECONDS = 40 * 86_400;
+
 /** Lease of the day-close lock: longer than any close takes; a crashed closer's lock lapses. */
 const LOCK_MS = 120_000;
 
@@ -68,9 +74,14 @@ export class DayCloser {
     return text === undefined ? undefined : Snapshot.parse(JSON.parse(text));
   }
 
-  /** The published snapshot of a day, as the exact archived bytes. */
+  /** The published snapshot of a day, as the exact archived bytes (Redis keeps recent days; older ones come from the archive). */
   async getText(day: string): Promise<string | undefined> {
-    return (await this.opts.redis.get(this.keys.snapshot(day))) ?? undefined;
+    const cached = await this.opts.redis.get(this.keys.snapshot(day));
+    if (cached !== null) return cached;
+    const latest = await this.opts.redis.get(this.keys.latest);
+    // Only days that were published: the archive may hold a file for a day not yet published.
+    if (!latest || day > latest) return undefined;
+    return readArchiveText(this.opts.loaded.archiveDir, day);
   }
 
   /** Unix seconds of the last publication. */
@@ -148,7 +159,7 @@ export class DayCloser {
       // `latest` only moves forward, even if this closer outlived its lock.
       const published = await redis
         .multi()
-        .set(this.keys.snapshot(day), text)
+        .set(this.keys.snapshot(day), text, 'EX', SNAPSHOT_TTL_SECONDS)
         .eval("local cur = redis.call('GET', KEYS[1]) if (not cur) or cur < ARGV[1] then redis.call('SET', KEYS[1], ARGV[1]) end return 1", 1, this.keys.latest, day)
         .set(this.keys.publishedAt, String(Math.floor(Date.now() / 1000)))
         .exec();
@@ -171,7 +182,7 @@ export class DayCloser {
     if (await redis.exists(this.keys.latest)) throw new Error('this Redis already holds published snapshots: rebuild only into an empty one');
     const multi = redis.multi();
     snapshots.forEach((s, i) => {
-      multi.set(this.keys.snapshot(s.date), texts[i] ?? `${JSON.stringify(s, null, 2)}\n`);
+      multi.set(this.keys.snapshot(s.date), texts[i] ?? `${JSON.stringify(s, null, 2)}\n`, 'EX', SNAPSHOT_TTL_SECONDS);
       // Their emails went out when the days closed: a rebuilt Redis must not send them again.
       multi.set(`${this.opts.prefix}:email-sent:${s.date}`, 'restored', 'EX', 90 * 86_400);
     });
