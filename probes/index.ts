@@ -1,5 +1,6 @@
 import type { AnyProbe } from '../src/probe/contract.js';
+import { probe as githubOrg2fa } from './github-org-2fa/probe.js';
 import { probe as tlsCertificatePosture } from './tls-certificate-posture/probe.js';
 
 /** Every probe vigil knows, in display order. A probe not listed here does not exist. */
-export const probes: readonly AnyProbe[] = [tlsCertificatePosture];
+export const probes: readonly AnyProbe[] = [tlsCertificatePosture, githubOrg2fa];

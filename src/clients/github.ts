@@ -19,6 +19,7 @@
  * data, and scrubbed from every error message.
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/core';
 import type { Logger } from 'pino';
@@ -431,6 +432,10 @@ function permissionFailure(status: number, route: string, headers: Record<string
   });
 }
 
+function isClassified(err: unknown): boolean {
+  return err instanceof TransientError || err instanceof PermissionError || err instanceof MalformedResponseError || err instanceof GithubResponseError;
+}
+
 function classifyHttpError(err: HttpErrorLike, route: string): Error {
   const response = err.response;
   if (!response) return err as Error;
@@ -519,7 +524,12 @@ interface HookResponse {
  * private key); throws PermissionError when the configured token variable is unset.
  */
 export function githubClient(target: GithubTarget, opts: GithubClientOptions): GithubClient {
-  const signal = opts.signal;
+  // One listener on the run's signal; the many waits and requests of a large sweep listen to ours.
+  const linked = new AbortController();
+  setMaxListeners(0, linked.signal);
+  if (opts.signal.aborted) linked.abort(opts.signal.reason);
+  else opts.signal.addEventListener('abort', () => linked.abort(opts.signal.reason), { once: true });
+  const signal = linked.signal;
   const log = opts.log.child({ github: target.name });
   const concurrency = opts.concurrency ?? 4;
   const minSpacingMs = opts.minSpacingMs ?? 70;
@@ -585,10 +595,13 @@ export function githubClient(target: GithubTarget, opts: GithubClientOptions): G
     const route = routeOf(options);
     const kind: RequestKind = /\/graphql$/.test(options.url ?? '') ? 'graphql' : 'rest';
     const resource = kind === 'graphql' ? 'graphql' : 'core';
+    // auth-app mints installation tokens through this same hook while the request that needs
+    // the token holds its slot: the mint bypasses the gate, or one slot would wait for itself.
+    const nested = /\/app\/installations\/[^/]+\/access_tokens$/.test(options.url ?? '');
     let failures = 0;
     let rateWaits = 0;
     for (;;) {
-      const release = await gate.acquire(resource, signal, maxWaitMs);
+      const release = nested ? () => undefined : await gate.acquire(resource, signal, maxWaitMs);
       const timeout = AbortSignal.timeout(requestTimeoutMs);
       options.request = { ...options.request, signal: AbortSignal.any([signal, timeout]) };
       let response: HookResponse | undefined;
@@ -621,6 +634,8 @@ export function githubClient(target: GithubTarget, opts: GithubClientOptions): G
         continue;
       }
 
+      // Already classified by a nested pass through this hook (the installation-token mint).
+      if (isClassified(failure)) throw failure;
       const err = failure as HttpErrorLike;
       const http = err.response;
       if (!http) {

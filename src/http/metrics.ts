@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AnyProbe, ProbeResult } from '../probe/contract.js';
 import { statusValue, type ControlState } from '../posture/status.js';
 import { onFeed } from '../posture/snapshot.js';
+import { registerGithubMetrics } from '../clients/github.js';
 import type { Snapshot } from '../posture/snapshot-types.js';
 
 /** What the metrics read at scrape time: state already computed or cheap to read. */
@@ -189,6 +190,9 @@ export class VigilMetrics {
         for (const [result, n] of await source.emailCounts()) this.inc({ result }, n);
       },
     });
+
+    // GitHub API request counts and rate-limit budgets (this process).
+    registerGithubMetrics(registry);
 
     for (const probe of probes) {
       for (const g of probe.gauges ?? []) {
