@@ -113,7 +113,7 @@ describe('vigil CLI', () => {
   it('config check accepts the embedded defaults', async () => {
     const { code, out } = await cli('config', 'check');
     expect(code).toBe(0);
-    expect(out).toContain('vigil.example.yaml: OK — 2 probe(s) enabled, 1 target(s), 2 control(s)');
+    expect(out).toContain('vigil.example.yaml: OK — 3 probe(s) enabled, 1 target(s), 3 control(s)');
   });
 
   it('probes lists each probe with its controls, schedule and permissions', async () => {
