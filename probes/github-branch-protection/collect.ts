@@ -12,6 +12,7 @@
  * again through REST (rulesets) or reported in `unreadableRepos` with the reason.
  */
 import { z } from 'zod';
+import { MalformedResponseError } from '../../src/probe/errors.js';
 import { GithubPermissionError, GithubResponseError, type GithubClient, type GithubGraphqlError } from '../../src/clients/github.js';
 import type { GithubTarget } from '../../src/config/schema.js';
 import { evaluateBranchProtection, type Params } from './evaluate.js';
@@ -48,7 +49,7 @@ function repoFields(s: Sizes, patterns: readonly string[]): string {
     branchProtectionRules(first: ${s.rules}) {
       pageInfo { hasNextPage }
       nodes {
-        pattern requiresApprovingReviews requiredApprovingReviewCount dismissesStaleReviews
+        databaseId pattern requiresApprovingReviews requiredApprovingReviewCount dismissesStaleReviews
         requiresCodeOwnerReviews requireLastPushApproval requiresStatusChecks requiredStatusCheckContexts
         allowsForcePushes allowsDeletions isAdminEnforced requiresCommitSignatures requiresLinearHistory
         bypassPullRequestAllowances(first: 1) { totalCount }
@@ -106,6 +107,7 @@ const Connection = <T extends z.ZodType>(node: T) => z.object({ pageInfo: Page, 
 const Count = z.object({ totalCount: z.number().int().min(0) });
 
 const ClassicNode = z.object({
+  databaseId: z.number().int().nullable().optional(),
   pattern: z.string(),
   requiresApprovingReviews: z.boolean(),
   requiredApprovingReviewCount: z.number().int().nullable(),
@@ -186,6 +188,15 @@ const ReposAnswer = z.record(z.string(), z.unknown());
 // ---------------------------------------------------------------------------------------------
 // From GraphQL to the observation.
 
+/**
+ * Classic rules in creation order (GitHub: among wildcard rules matching a branch, the oldest
+ * applies). GraphQL does not document its list order, so sort by database id when every rule has one.
+ */
+function byCreation<T extends { databaseId?: number | null }>(rules: T[]): T[] {
+  if (rules.some((r) => typeof r.databaseId !== 'number')) return rules;
+  return [...rules].sort((a, b) => (a.databaseId as number) - (b.databaseId as number));
+}
+
 function classicRule(n: z.output<typeof ClassicNode>): ClassicRule {
   return {
     pattern: n.pattern,
@@ -251,7 +262,7 @@ function actorType(a: z.output<typeof BypassNode>): string {
 }
 
 /** A GraphQL ruleset as the observation holds it, or why it cannot be used. */
-function rulesetFromGraphql(fullName: string, n: z.output<typeof RulesetNode>): Ruleset | string {
+function rulesetFromGraphql(fullName: string, n: z.output<typeof RulesetNode>, admin: boolean): Ruleset | string {
   const source: Ruleset['source'] = n.source.__typename === 'Repository' ? 'repository' : 'organization';
   if (n.databaseId === null) return `ruleset "${n.name}" has no id`;
   if (n.rules === null || n.rules.nodes.some((r) => r === null)) return `the rules of ruleset "${n.name}" could not be read`;
@@ -273,7 +284,9 @@ function rulesetFromGraphql(fullName: string, n: z.output<typeof RulesetNode>): 
     rules.push(rule);
   }
   const bypass: Ruleset['bypass'] =
-    n.bypassActors === null || n.bypassActors.nodes.some((a) => a === null)
+    // An empty list is only trusted from a token that administers the repository: GitHub may hide
+    // bypass actors from others without an error, and an unseen bypass must not pass as "admins bound".
+    n.bypassActors === null || n.bypassActors.nodes.some((a) => a === null) || (!admin && n.bypassActors.nodes.length === 0)
       ? { readable: false, reason: bypassReason(fullName, source, n.name) }
       : {
           readable: true,
@@ -336,7 +349,7 @@ function readRepo(raw: unknown, errors: GithubGraphqlError[], patterns: readonly
 
   const admin = n.viewerPermission === 'ADMIN';
   const classic: RepoObservation['classic'] = admin
-    ? { readable: true, rules: n.branchProtectionRules.nodes.filter((r) => r !== null).map(classicRule) }
+    ? { readable: true, rules: byCreation(n.branchProtectionRules.nodes.filter((r) => r !== null)).map(classicRule) }
     : { readable: false, reason: `the token lacks admin rights on ${n.nameWithOwner} (needs Administration: read)` };
   if (admin && n.branchProtectionRules.nodes.some((r) => r === null)) {
     return { kind: 'unreadable', fullName: n.nameWithOwner, reason: 'a classic branch protection rule could not be read' };
@@ -347,7 +360,7 @@ function readRepo(raw: unknown, errors: GithubGraphqlError[], patterns: readonly
     if (n.rulesets === null) return { kind: 'unreadable', fullName: n.nameWithOwner, reason: 'its rulesets could not be read' };
     const list: Ruleset[] = [];
     for (const r of n.rulesets.nodes) {
-      const rs = r === null ? 'a ruleset could not be read' : rulesetFromGraphql(n.nameWithOwner, r);
+      const rs = r === null ? 'a ruleset could not be read' : rulesetFromGraphql(n.nameWithOwner, r, admin);
       if (typeof rs === 'string') return { kind: 'unreadable', fullName: n.nameWithOwner, reason: rs };
       list.push(rs);
     }
@@ -358,7 +371,12 @@ function readRepo(raw: unknown, errors: GithubGraphqlError[], patterns: readonly
   const branches: string[] = [];
   if (!n.isEmpty && defaultBranch !== null) {
     branches.push(defaultBranch);
-    const refs = patterns.flatMap((_, i) => RefsNode.safeParse((raw as Record<string, unknown>)[`refs${i}`]).data?.nodes ?? []);
+    const parsedRefs = patterns.map((_, i) => RefsNode.safeParse((raw as Record<string, unknown>)[`refs${i}`]));
+    // Branches matching a configured pattern are never dropped silently: an unreadable list makes the repository unreadable.
+    if (parsedRefs.some((r) => !r.success || r.data === null || r.data === undefined)) {
+      return { kind: 'unreadable', fullName: n.nameWithOwner, reason: 'its branches matching the configured patterns could not be listed' };
+    }
+    const refs = parsedRefs.flatMap((r) => r.data?.nodes ?? []);
     for (const ref of refs) {
       if (ref && !branches.includes(ref.name) && patterns.some((p) => fnmatchBranch(p, ref.name))) branches.push(ref.name);
     }
@@ -508,7 +526,9 @@ export async function collectBranchProtection(gh: GithubClient, target: GithubTa
         seen.add((read.kind === 'repo' ? read.repo.fullName : read.fullName).toLowerCase());
         reads.push(read);
       });
-      if (!page.pageInfo.hasNextPage || page.pageInfo.endCursor === null) break;
+      if (!page.pageInfo.hasNextPage) break;
+      // More pages without a cursor to reach them: the list is incomplete, so no verdict at all.
+      if (page.pageInfo.endCursor === null) throw new MalformedResponseError(`GitHub said ${target.org} has more repositories but gave no cursor to read them`);
       after = page.pageInfo.endCursor;
     }
   }

@@ -204,10 +204,21 @@ describe('collect → evaluate against the GitHub peer', () => {
     expect(peer.count('rest', /\/branches\/main$/)).toBe(1);
 
     peer.reset();
+    // The rulesets meet every requirement, but a read-only token's empty bypass list is not proof
+    // that admins are bound (GitHub may hide bypass actors): that one requirement is unknown.
     const rulesets = await one('org-ruleset', 'GH_READ');
-    expect(brief(rulesets.findings)).toEqual([{ resource: 'acme/org-ruleset@main', outcome: 'pass' }]);
-    // Settled by the rulesets: no REST fallback.
-    expect(peer.count('rest')).toBe(0);
+    expect(brief(rulesets.findings)).toEqual([{ resource: 'acme/org-ruleset@main', outcome: 'unknown' }]);
+    expect(rulesets.findings[0]?.message).toMatch(/bypass/i);
+  });
+
+  it('a page that says "more" without a cursor is malformed: no verdict at all, never a partial pass', async () => {
+    peer.respondNext(/graphql$/, {
+      status: 200,
+      body: { data: { organization: { repositories: { pageInfo: { hasNextPage: true, endCursor: null }, nodes: [] } } } },
+    });
+    const result = await run(target({ org: 'acme' }));
+    expect(result.findings).toEqual([]);
+    expect(result.error?.class).toBe('MalformedResponseError');
   });
 
   it('a secondary rate limit with retry-after is waited out: same findings', async () => {

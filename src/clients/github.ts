@@ -27,7 +27,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
 import type { GithubTarget } from '../config/schema.js';
 import { MalformedResponseError, PermissionError, TransientError } from '../probe/errors.js';
-import { readSecret, scrub } from '../secrets.js';
+import { readSecret, registerSecret, scrub } from '../secrets.js';
 
 /** What a client needs besides its target. */
 export interface GithubClientOptions {
@@ -326,6 +326,8 @@ class InstallationTokenCache {
     return entry.value;
   }
   set(key: string, value: string): void {
+    // Installation tokens are secrets too: scrub them wherever they might surface.
+    registerSecret(value.split('|')[0] ?? value);
     this.entries.set(key, { value, storedAt: this.now() });
   }
 }
