@@ -120,6 +120,15 @@ export const ProbeSettings = z.strictObject({
 });
 export type ProbeSettings = z.output<typeof ProbeSettings>;
 
+/** Target names are keys (job ids, results, metrics labels): unique within a section. */
+function uniqueTargetNames(targets: ReadonlyArray<{ name: string }>, ctx: z.core.$RefinementCtx<ReadonlyArray<{ name: string }>>): void {
+  const seen = new Set<string>();
+  targets.forEach((t, i) => {
+    if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate target name "${t.name}"` });
+    seen.add(t.name);
+  });
+}
+
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /** The whole vigil.yaml. Unknown keys are errors. */
@@ -231,24 +240,12 @@ export const VigilConfig = z.strictObject({
   github: z
     .array(GithubTarget)
     .default([])
-    .superRefine((targets, ctx) => {
-      const seen = new Set<string>();
-      targets.forEach((t, i) => {
-        if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate target name "${t.name}"` });
-        seen.add(t.name);
-      });
-    }),
+    .superRefine(uniqueTargetNames),
   /** Targets of the tls-certificate-posture probe. */
   tls: z
     .array(TlsTarget)
     .default([])
-    .superRefine((targets, ctx) => {
-      const seen = new Set<string>();
-      targets.forEach((t, i) => {
-        if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate target name "${t.name}"` });
-        seen.add(t.name);
-      });
-    }),
+    .superRefine(uniqueTargetNames),
   /** Per-probe settings, keyed by probe id. */
   probes: z.record(z.string(), ProbeSettings).default({}),
 });
