@@ -17,7 +17,7 @@ import { GithubPermissionError, GithubResponseError, type GithubClient, type Git
 import type { GithubTarget } from '../../src/config/schema.js';
 import { evaluateBranchProtection, type Params } from './evaluate.js';
 import type { BranchProtectionObservation, ClassicRule, RepoObservation, Ruleset, RulesetRule } from './observation.js';
-import { fnmatchBranch } from './policy.js';
+import { effectivePolicy, fnmatchBranch, isProtected } from './policy.js';
 
 /** Nested page sizes of the sweep: small enough to stay far under GitHub's 500,000-node and cost limits with 100 repositories a page. */
 const SWEEP = { repos: 100, rules: 10, rulesets: 10, rulesetRules: 25, bypass: 10, refs: 20 } as const;
@@ -482,6 +482,32 @@ async function fillRestProtected(gh: GithubClient, repo: RepoObservation, params
   }
 }
 
+/**
+ * For a token that reads classic rules: before a branch is failed as having no protection at all,
+ * ask GitHub's read-level branch endpoint. If GitHub says the branch is protected, the rule list
+ * the token got was incomplete (e.g. a fine-grained token without Administration: read): classic
+ * protection becomes unreadable and the branch unknown — never a wrong fail.
+ */
+async function confirmUnprotected(gh: GithubClient, repo: RepoObservation): Promise<void> {
+  if (!repo.classic.readable || repo.empty) return;
+  const [owner, name] = repo.fullName.split('/') as [string, string];
+  for (const branch of repo.branches) {
+    if (isProtected(effectivePolicy(repo, branch))) continue;
+    let reported: boolean;
+    try {
+      reported = (await gh.rest('GET /repos/{owner}/{repo}/branches/{branch}', { owner, repo: name, branch }, RestBranch)).protected;
+    } catch (err) {
+      if (!(err instanceof GithubResponseError) && !(err instanceof GithubPermissionError)) throw err;
+      continue;
+    }
+    (repo.restProtected ??= {})[branch] = reported;
+    if (reported) {
+      repo.classic = { readable: false, reason: `GitHub reports ${repo.fullName}@${branch} protected but the token sees no rule for it (needs Administration: read)` };
+      return;
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The sweep.
 
@@ -554,6 +580,7 @@ export async function collectBranchProtection(gh: GithubClient, target: GithubTa
           repo.rulesets = rs;
         }
         if (!full.admin && !repo.empty) await fillRestProtected(gh, repo, params);
+        else await confirmUnprotected(gh, repo);
         obs.repos.push(repo);
       } else if (full.kind === 'unreadable' || full.kind === 'overflow') {
         obs.unreadableRepos.push({ fullName: full.fullName, reason: full.kind === 'unreadable' ? full.reason : 'its lists overflowed' });

@@ -165,7 +165,7 @@ describe('collect → evaluate against the GitHub peer', () => {
     const result = await one('odd-enforcement');
     expect(brief(result.findings)).toEqual([{ resource: 'acme/odd-enforcement@main', outcome: 'fail' }]);
     expect(result.findings[0]?.message).toContain('ruleset "Odd" (repository) has enforcement "enabled", which GitHub does not enforce');
-    expect(peer.requests.filter((r) => r.kind === 'rest').map((r) => r.path)).toEqual(['/repos/acme/odd-enforcement/rulesets', '/repos/acme/odd-enforcement/rulesets/106']);
+    expect(peer.requests.filter((r) => r.kind === 'rest').map((r) => r.path)).toEqual(['/repos/acme/odd-enforcement/rulesets', '/repos/acme/odd-enforcement/rulesets/106', '/repos/acme/odd-enforcement/branches/main']);
   });
 
   it('archived and disabled repositories: skipped, counted as not_applicable, never judged', async () => {
@@ -187,13 +187,21 @@ describe('collect → evaluate against the GitHub peer', () => {
   it('no protection at all ("404 Branch not protected" on REST): fail — from GraphQL for an admin, from GET branch for a read-only token', async () => {
     const admin = await one('bare');
     expect(brief(admin.findings)).toEqual([{ resource: 'acme/bare@main', outcome: 'fail' }]);
-    expect(peer.count('rest')).toBe(0);
+    // Confirmed with GitHub's own read-level answer before failing.
+    expect(peer.requests.filter((r) => r.kind === 'rest').map((r) => r.path)).toEqual(['/repos/acme/bare/branches/main']);
     peer.reset();
     const readOnly = await one('bare', 'GH_READ');
     expect(brief(readOnly.findings)).toEqual([{ resource: 'acme/bare@main', outcome: 'fail' }]);
     expect(readOnly.findings[0]?.message).toContain('no branch protection rule or active ruleset applies');
     // GitHub's read-level answer, not the admin-only /protection endpoint.
     expect(peer.requests.filter((r) => r.kind === 'rest').map((r) => r.path)).toEqual(['/repos/acme/bare/branches/main']);
+  });
+
+  it('an admin token that sees no rule on a branch GitHub reports protected: unknown, not fail', async () => {
+    peer.respondNext(/\/repos\/acme\/bare\/branches\/main$/, { status: 200, body: { name: 'main', protected: true, commit: { sha: 'c5b97d5ae6c19d5c5df71a34c7fbeeda2479ccbc', url: 'https://api.github.com/repos/acme/bare/commits/c5b97d5' } } });
+    const result = await one('bare');
+    expect(brief(result.findings)).toEqual([{ resource: 'acme/bare@main', outcome: 'unknown' }]);
+    expect(result.findings[0]?.message).toContain('needs Administration: read');
   });
 
   it('a token without admin rights: unknown naming the permission, unless the rulesets alone satisfy everything', async () => {
