@@ -6,57 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Finding } from '../../src/probe/contract.js';
 import { evaluateBranchProtection, Params } from './evaluate.js';
-import type { BranchProtectionObservation, ClassicRule, RepoObservation, Ruleset, RulesetRule } from './observation.js';
+import type { BranchProtectionObservation, ClassicRule, RepoObservation, Ruleset } from './observation.js';
+import { classic, fullRules, pr, ruleset } from './fixtures/builders.js';
 
 const defaults = Params.parse({});
 
 /** A classic rule that meets every default requirement and binds admins. */
-function classic(pattern = 'main', over: Partial<ClassicRule> = {}): ClassicRule {
-  return {
-    pattern,
-    requiresApprovingReviews: true,
-    requiredApprovingReviewCount: 1,
-    dismissesStaleReviews: false,
-    requiresCodeOwnerReviews: false,
-    requireLastPushApproval: false,
-    requiresStatusChecks: true,
-    requiredStatusChecks: ['ci/build'],
-    allowsForcePushes: false,
-    allowsDeletions: false,
-    isAdminEnforced: true,
-    requiresCommitSignatures: false,
-    requiresLinearHistory: false,
-    bypassPullRequestActors: 0,
-    bypassForcePushActors: 0,
-    ...over,
-  };
-}
 
-const pr = (count = 1, over: Partial<Extract<RulesetRule, { type: 'pull_request' }>> = {}): RulesetRule => ({
-  type: 'pull_request',
-  requiredApprovingReviewCount: count,
-  dismissStaleReviewsOnPush: false,
-  requireCodeOwnerReview: false,
-  requireLastPushApproval: false,
-  ...over,
-});
-const fullRules: RulesetRule[] = [pr(1), { type: 'required_status_checks', contexts: ['ci/build'] }, { type: 'non_fast_forward' }, { type: 'deletion' }];
 
-/** An active repository ruleset on the default branch that meets every default requirement, nobody bypassing. */
-function ruleset(over: Partial<Ruleset> = {}): Ruleset {
-  return {
-    id: 42,
-    name: 'Protect main',
-    source: 'repository',
-    enforcement: 'active',
-    target: 'branch',
-    refInclude: ['~DEFAULT_BRANCH'],
-    refExclude: [],
-    bypass: { readable: true, actors: [] },
-    rules: fullRules,
-    ...over,
-  };
-}
 
 const orgRuleset = (over: Partial<Ruleset> = {}): Ruleset =>
   ruleset({ id: 7, name: 'Org baseline', source: 'organization', repositoryInclude: ['~ALL'], repositoryExclude: [], ...over });

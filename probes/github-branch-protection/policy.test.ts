@@ -4,7 +4,8 @@
  * values as GitHub reports them (GraphQL BranchProtectionRule fields, REST ruleset payloads).
  */
 import { describe, expect, it } from 'vitest';
-import type { ClassicRule, RepoObservation, Ruleset } from './observation.js';
+import type { RepoObservation, Ruleset } from './observation.js';
+import { classic, ruleset } from './fixtures/builders.js';
 import {
   adminsBound,
   effectivePolicy,
@@ -14,46 +15,7 @@ import {
   rulesetApplies,
 } from './policy.js';
 
-function classic(pattern: string, over: Partial<ClassicRule> = {}): ClassicRule {
-  return {
-    pattern,
-    requiresApprovingReviews: true,
-    requiredApprovingReviewCount: 1,
-    dismissesStaleReviews: false,
-    requiresCodeOwnerReviews: false,
-    requireLastPushApproval: false,
-    requiresStatusChecks: true,
-    requiredStatusChecks: ['ci/build'],
-    allowsForcePushes: false,
-    allowsDeletions: false,
-    isAdminEnforced: true,
-    requiresCommitSignatures: false,
-    requiresLinearHistory: false,
-    bypassPullRequestActors: 0,
-    bypassForcePushActors: 0,
-    ...over,
-  };
-}
 
-function ruleset(over: Partial<Ruleset> = {}): Ruleset {
-  return {
-    id: 42,
-    name: 'Protect main',
-    source: 'repository',
-    enforcement: 'active',
-    target: 'branch',
-    refInclude: ['~DEFAULT_BRANCH'],
-    refExclude: [],
-    bypass: { readable: true, actors: [] },
-    rules: [
-      { type: 'pull_request', requiredApprovingReviewCount: 1, dismissStaleReviewsOnPush: false, requireCodeOwnerReview: false, requireLastPushApproval: false },
-      { type: 'required_status_checks', contexts: ['ci/build'] },
-      { type: 'non_fast_forward' },
-      { type: 'deletion' },
-    ],
-    ...over,
-  };
-}
 
 function repo(over: Partial<RepoObservation> = {}): RepoObservation {
   return {
