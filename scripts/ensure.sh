@@ -12,7 +12,9 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 # npm packages, once per lockfile change.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "vigil: installing npm packages" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2 || npm install --no-audit --no-fund --loglevel=error >&2
+  # Strict: an out-of-sync package-lock.json fails here instead of being rewritten (run `npm install` once after
+  # changing dependencies, and commit the lock).
+  npm ci --no-audit --no-fund --loglevel=error >&2 || fail "npm ci failed: if it says the lock file is out of sync, run npm install once and commit package-lock.json"
 fi
 
 # TypeScript → dist/ (incremental enough: tsc takes seconds).

@@ -105,6 +105,8 @@ export const GithubTarget = z
     branches: z.array(z.string().min(1)).default([]),
     /** REST API root; for GitHub Enterprise Server `https://HOST/api/v3`. GraphQL is derived from it. */
     apiUrl: z.string().url().default('https://api.github.com'),
+    /** Accept an `http://` apiUrl (the token would travel in clear text). Off by default. */
+    allowInsecureHttp: z.boolean().default(false),
     auth: GithubAuth,
   })
   .refine((t) => t.org !== undefined || t.repos.length > 0, { message: 'give an org, repos, or both' });
@@ -168,16 +170,31 @@ export const VigilConfig = z.strictObject({
     .default({ prefix: 'vigil' }),
   http: z
     .strictObject({
-      public: z.strictObject({ listen: Listen.default({ host: '127.0.0.1', port: 8080 }) }).default({ listen: { host: '127.0.0.1', port: 8080 } }),
+      public: z
+        .strictObject({
+          listen: Listen.default({ host: '127.0.0.1', port: 8080 }),
+          /** Open connections accepted at once; more are refused (the listener faces the internet). */
+          maxConnections: z.number().int().min(1).max(100_000).default(256),
+        })
+        .default({ listen: { host: '127.0.0.1', port: 8080 }, maxConnections: 256 }),
       admin: z
         .strictObject({
           listen: Listen.default({ host: '127.0.0.1', port: 9464 }),
-          /** Bearer token for /api/*. Unset at start → vigil generates one into <dataDir>/admin-token. */
+          /** Bearer token for /api/* (at least 32 characters). Unset at start → vigil generates one into <dataDir>/admin-token. */
           token: SecretRef.optional(),
+          /** Open connections accepted at once. */
+          maxConnections: z.number().int().min(1).max(100_000).default(64),
+          /** Host header values (host or host:port, case-insensitive) the admin listener answers; others get 421. Default: any (guards against DNS rebinding when set). */
+          allowedHosts: z.array(z.string().min(1)).optional(),
+          /** Require the admin bearer token on /metrics too. Off by default, as Prometheus users expect. */
+          metricsAuth: z.boolean().default(false),
         })
-        .default({ listen: { host: '127.0.0.1', port: 9464 } }),
+        .default({ listen: { host: '127.0.0.1', port: 9464 }, maxConnections: 64, metricsAuth: false }),
     })
-    .default({ public: { listen: { host: '127.0.0.1', port: 8080 } }, admin: { listen: { host: '127.0.0.1', port: 9464 } } }),
+    .default({
+      public: { listen: { host: '127.0.0.1', port: 8080 }, maxConnections: 256 },
+      admin: { listen: { host: '127.0.0.1', port: 9464 }, maxConnections: 64, metricsAuth: false },
+    }),
   /** The control catalog, relative to the config file. Default: config/controls.yaml shipped with vigil. */
   controls: z.string().min(1).optional(),
   worker: z
@@ -234,6 +251,8 @@ export const VigilConfig = z.strictObject({
       to: z.array(z.string().min(3)).min(1, 'list at least one recipient'),
       /** How long an SMTP outage is retried before the day's email is given up (and counted). */
       retryHours: z.number().positive().default(12),
+      /** Send over a connection without TLS (no STARTTLS offered). Off by default: the SMTP password would travel in clear text. */
+      allowPlaintext: z.boolean().default(false),
     })
     .optional(),
   /** Targets of the GitHub probes (github-branch-protection, github-org-2fa). */
