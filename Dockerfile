@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # vigil: multi-stage build, production dependencies only, non-root, `vigil start` as entrypoint.
+# Node.js 24 LTS is the supported runtime (Node.js 20 reached end of life in April 2026).
 
-FROM node:20-bookworm-slim AS build
+FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
@@ -12,12 +13,12 @@ COPY bench ./bench
 COPY test/helpers ./test/helpers
 RUN npx tsc -p tsconfig.build.json
 
-FROM node:20-bookworm-slim AS deps
+FROM node:24.22.3-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
-FROM node:20-bookworm-slim
+FROM node:24.22.3-bookworm-slim
 # redis-server for the embedded mode (no redis.url); point redis.url at a real Redis in production.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends redis-server ca-certificates \

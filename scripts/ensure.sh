@@ -7,7 +7,8 @@ fail() { echo "vigil: $*" >&2; exit 1; }
 
 command -v node >/dev/null 2>&1 || fail "Node.js 20 or newer is required: install it (e.g. apt-get install -y nodejs npm) and retry"
 major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$major" -ge 20 ] || fail "Node.js $(node --version) is too old: vigil needs Node.js 20 or newer"
+[ "$major" -ge 20 ] || fail "Node.js $(node --version) is too old: vigil needs Node.js 24 LTS (20.19+ still runs it, past end of life)"
+[ "$major" -ge 24 ] || echo "vigil: note: Node.js $(node --version) is past end of life; the supported runtime is Node.js 24 LTS" >&2
 
 # npm packages, once per lockfile change.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

