@@ -29,6 +29,22 @@ export function scrubbingStream(out: NodeJS.WritableStream = process.stdout): Wr
   });
 }
 
+/**
+ * A writer that scrubs registered secrets from `text` before it reaches `out` (default stderr).
+ * Everything vigil writes to stderr outside the logger — CLI error lines, warnings — goes
+ * through one of these, so a secret echoed in an error message is not printed either.
+ */
+export function scrubbingWriter(out: NodeJS.WritableStream = process.stderr): (text: string) => void {
+  return (text) => {
+    out.write(scrub(text));
+  };
+}
+
+/** Writes `text` to stderr with registered secrets scrubbed (see {@link scrubbingWriter}). */
+export function writeStderr(text: string): void {
+  process.stderr.write(scrub(text));
+}
+
 /** The daemon's root logger: pino JSON, secrets redacted by path and by value. */
 export function createLogger(level: string, out?: NodeJS.WritableStream): Logger {
   return pino(

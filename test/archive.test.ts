@@ -9,7 +9,9 @@ import {
   ArchiveConflictError,
   ArchiveCorruptError,
   ArchiveInvalidSnapshotError,
+  checkSnapshotText,
   formatArchiveReport,
+  MAX_ARCHIVE_FILE_BYTES,
   keyFingerprint,
   listArchive,
   publicKeyFromPrivate,
@@ -17,6 +19,7 @@ import {
   readArchiveText,
   rebuildInputs,
   signHash,
+  snapshotFileText,
   verifyArchive,
   verifySignature,
   writeArchivedSnapshot,
@@ -122,6 +125,14 @@ describe('writeArchivedSnapshot', () => {
     const err = await writeArchivedSnapshot(dir, bad).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ArchiveInvalidSnapshotError);
     expect(err).toMatchObject({ reason: 'hash' });
+    expect(await listArchive(dir)).toEqual([]);
+  });
+
+  it('refuses a snapshot whose file would be larger than the per-day cap the readers enforce', async () => {
+    const huge = sampleSnapshot('2026-11-01', [sampleControl({ id: 'x', reasons: ['r'.repeat(MAX_ARCHIVE_FILE_BYTES)] })], null);
+    const err = await writeArchivedSnapshot(dir, huge).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArchiveInvalidSnapshotError);
+    expect(err).toMatchObject({ reason: 'too-large' });
     expect(await listArchive(dir)).toEqual([]);
   });
 
@@ -322,6 +333,36 @@ describe('verifyArchive', () => {
     expect(formatArchiveReport(missing)).toBe(`archive FAILED: unreadable — the archive directory ${dir} does not exist`);
     await mkdir(dir);
     expect(await verifyArchive(dir)).toMatchObject({ ok: false, days: 0, problem: { date: '', kind: 'removed' } });
+  });
+});
+
+describe('checkSnapshotText', () => {
+  const s = signedChain[1]!;
+  const text = snapshotFileText(s);
+  const unsignedText = snapshotFileText(day(1));
+  const resealed = (over: Partial<Snapshot>) => {
+    const { hash: _h, signature: _s, signedBy: _b, ...body } = { ...day(1), ...over };
+    return snapshotFileText({ ...body, hash: snapshotHash(body) });
+  };
+  it.each([
+    ['not JSON', unsignedText.slice(0, 40), {}, 'not-json'],
+    ['not a snapshot', '{"schema":"vigil.snapshot/1"}', {}, 'schema'],
+    ['stored under another day', unsignedText, { date: '2026-11-03' }, 'date'],
+    ['edited without a new hash', unsignedText.replace('"green": 1', '"green": 2'), {}, 'hash'],
+    ['prevHash without diff.since', resealed({ diff: { ...day(1).diff, since: null } }), {}, 'chain'],
+    ['diff.since not before its day', resealed({ diff: { ...day(1).diff, since: '2026-11-02' } }), {}, 'chain'],
+    ['reformatted (same content, other bytes)', JSON.stringify(JSON.parse(unsignedText)), {}, 'not-canonical'],
+    ['unsigned with a key', unsignedText, { publicKeyPem }, 'unsigned'],
+    ['signed by another key', snapshotFileText({ ...day(1), ...signHash(day(1).hash, otherPrivateKeyPem) }), { publicKeyPem }, 'other-key'],
+    ['a signature over another hash', snapshotFileText({ ...day(1), signature: signHash(day(2).hash, privateKeyPem).signature }), { publicKeyPem }, 'bad-signature'],
+  ] as const)('refuses a snapshot %s', (_name, t, expect_, reason) => {
+    expect(checkSnapshotText(t, { date: '2026-11-02', ...expect_ })).toMatchObject({ ok: false, reason });
+  });
+
+  it('accepts the bytes vigil writes, with and without a key (the private key PEM derives the public one)', () => {
+    expect(checkSnapshotText(unsignedText, { date: '2026-11-02' })).toEqual({ ok: true, snapshot: day(1) });
+    expect(checkSnapshotText(text, { date: '2026-11-02', publicKeyPem })).toMatchObject({ ok: true, snapshot: { hash: s.hash } });
+    expect(checkSnapshotText(text, { date: '2026-11-02', publicKeyPem: privateKeyPem })).toMatchObject({ ok: true });
   });
 });
 

@@ -5,12 +5,16 @@ import { createMailer, PermanentEmailError, type Mailer } from '../src/notify/em
 import { renderHtml, renderText, subjectLine } from '../src/posture/render.js';
 import type { Snapshot } from '../src/posture/snapshot-types.js';
 import { TransientError } from '../src/probe/errors.js';
-import { startSmtpPeer, type SmtpPeer } from './helpers/smtp-peer.js';
+import { startSmtpPeer, type SmtpPeer, type SmtpPeerOptions } from './helpers/smtp-peer.js';
 import { sampleControl, sampleSnapshot } from './helpers/snapshots.js';
+import { createTestPki } from './helpers/tls-certs.js';
 
 const from = 'vigil <vigil@example.com>';
 const to = ['security@example.com', 'ciso@example.com'];
 const organization = 'Acme';
+/** The peer's certificate chain (for 127.0.0.1) and the root the mailer trusts. */
+const pki = createTestPki();
+const starttls = { key: pki.keyPem, cert: pki.chainPem };
 
 /** A day with a red control; its title has non-ASCII text, and the JSON has a line far over SMTP's 998 limit. */
 function snapshot(date = '2026-11-21'): Snapshot {
@@ -50,9 +54,10 @@ afterEach(async () => {
   }
 });
 
-async function setup(auth?: { user: string; pass: string }): Promise<{ peer: SmtpPeer; mailer: Mailer }> {
-  peer = await startSmtpPeer(auth === undefined ? {} : { auth });
-  mailer = createMailer({ smtpUrl: peer.url, from, to, organization });
+/** A peer that offers STARTTLS with a certificate the mailer trusts: the configuration vigil requires by default. */
+async function setup(auth?: { user: string; pass: string }, peerOptions: SmtpPeerOptions = {}): Promise<{ peer: SmtpPeer; mailer: Mailer }> {
+  peer = await startSmtpPeer({ tls: starttls, ...peerOptions, ...(auth === undefined ? {} : { auth }) });
+  mailer = createMailer({ smtpUrl: peer.url, from, to, organization, ca: pki.caPem });
   return { peer, mailer };
 }
 
@@ -76,6 +81,7 @@ describe('daily snapshot email over real SMTP', () => {
     expect(result).toEqual({ messageId, accepted: to, rejected: [] });
     expect(peer.messages).toHaveLength(1);
     const m = peer.messages[0]!;
+    expect(m.secure).toBe(true);
     expect(m.mailFrom).toBe('vigil@example.com');
     expect(m.rcptTo).toEqual(to);
     const mail = m.parsed;
@@ -127,13 +133,14 @@ describe('daily snapshot email over real SMTP', () => {
     await mailer.send(s, archived(s));
     expect(peer.messages).toHaveLength(1);
     expect(peer.messages[0]!.user).toBe('vigil@example.com');
+    expect(peer.messages[0]!.secure).toBe(true);
     expect(peer.authFailures).toBe(0);
   });
 
   it('a wrong password is permanent, and the password is nowhere in the error', async () => {
     const password = 'Wrong-Passw0rd-zq81';
-    peer = await startSmtpPeer({ auth: { user: 'vigil', pass: 'the-right-password' } });
-    mailer = createMailer({ smtpUrl: `smtp://vigil:${password}@127.0.0.1:${peer.port}`, from, to, organization });
+    peer = await startSmtpPeer({ auth: { user: 'vigil', pass: 'the-right-password' }, tls: starttls });
+    mailer = createMailer({ smtpUrl: `smtp://vigil:${password}@127.0.0.1:${peer.port}`, from, to, organization, ca: pki.caPem });
     const s = snapshot();
     const err = await rejection(mailer.send(s, archived(s)));
     expect(err).toBeInstanceOf(PermanentEmailError);
@@ -227,7 +234,7 @@ describe('daily snapshot email over real SMTP', () => {
     silent = { server, sockets };
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     const { port } = server.address() as { port: number };
-    mailer = createMailer({ smtpUrl: `smtp://127.0.0.1:${port}`, from, to, organization, timeoutMs: 300 });
+    mailer = createMailer({ smtpUrl: `smtp://127.0.0.1:${port}`, from, to, organization, timeoutMs: 300, ca: pki.caPem });
     const s = snapshot();
     const started = Date.now();
     const err = await rejection(mailer.send(s, archived(s)));
@@ -235,6 +242,44 @@ describe('daily snapshot email over real SMTP', () => {
     // Greeting and socket-inactivity timers share the limit, so either may fire first.
     expect(err.message).toMatch(/\(ETIMEDOUT, (GREETING|SOCKET)_TIMEOUT, after CONN\)/);
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('refuses a server without STARTTLS before AUTH: no credentials, no message, a permanent error that says what to do', async () => {
+    const password = 'Plaintext-Passw0rd-q7';
+    peer = await startSmtpPeer({ auth: { user: 'vigil', pass: password } });
+    mailer = createMailer({ smtpUrl: peer.url, from, to, organization });
+    const s = snapshot();
+    const err = await rejection(mailer.send(s, archived(s)));
+    expect(err).toBeInstanceOf(PermanentEmailError);
+    expect(err.message).toContain('the server does not support STARTTLS');
+    expect(err.message).toContain('after STARTTLS');
+    expect(err.message).toContain('email.allowPlaintext: true');
+    expect(err.message).toContain(`127.0.0.1:${peer.port}`);
+    expect(inspect(err, { depth: 10 })).not.toContain(password);
+    expect(peer.authAttempts).toBe(0);
+    expect(peer.messages).toHaveLength(0);
+  });
+
+  it('with allowPlaintext (email.allowPlaintext) the same server gets the message, in clear text', async () => {
+    peer = await startSmtpPeer({ auth: { user: 'vigil', pass: 'Plaintext-Passw0rd-q7' } });
+    mailer = createMailer({ smtpUrl: peer.url, from, to, organization, allowPlaintext: true });
+    const s = snapshot();
+    const result = await mailer.send(s, archived(s));
+    expect(result.accepted).toEqual(to);
+    expect(peer.messages.map((m) => [m.user, m.secure])).toEqual([['vigil', false]]);
+  });
+
+  it('upgrades with STARTTLS even when EHLO does not advertise it (a stripped capability does not downgrade the session)', async () => {
+    const { peer, mailer } = await setup({ user: 'vigil', pass: 'Hidden-Starttls-9x' }, { hideStartTls: true });
+    const s = snapshot();
+    await mailer.send(s, archived(s));
+    expect(peer.messages.map((m) => [m.user, m.secure])).toEqual([['vigil', true]]);
+  });
+
+  it('refuses query parameters in the URL (they would override the TLS policy) without echoing it', () => {
+    expect(() => createMailer({ smtpUrl: 'smtp://u:Secr3t-value@mail.example.com:587?requireTLS=false', from, to, organization })).toThrow(
+      /^email\.smtp must not carry query parameters or a fragment: TLS is configured by vigil \(see email\.allowPlaintext\)$/,
+    );
   });
 
   it('refuses a URL that is not smtp:// or smtps:// without echoing it', () => {

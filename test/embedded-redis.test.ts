@@ -1,8 +1,11 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import {
   chmodSync,
+  chownSync,
   existsSync,
+  lstatSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -23,6 +26,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   EmbeddedRedisAlreadyRunningError,
   EmbeddedRedisUnavailableError,
+  forceKill,
+  spawnTiedToParent,
   startEmbeddedRedis,
   type EmbeddedRedis,
   type EmbeddedRedisConnection,
@@ -30,8 +35,8 @@ import {
 
 const log = pino({ level: 'silent' });
 
-/** Inodes of the TCP sockets in LISTEN state that process `pid` holds (Linux /proc). */
-function tcpListenInodes(pid: number): string[] {
+/** Ports of the TCP sockets in LISTEN state that process `pid` holds (Linux /proc). */
+function tcpListenPorts(pid: number): number[] {
   const own = new Set(
     readdirSync(`/proc/${pid}/fd`)
       .map((fd) => {
@@ -44,18 +49,22 @@ function tcpListenInodes(pid: number): string[] {
       .map((link) => /^socket:\[(\d+)\]$/.exec(link)?.[1])
       .filter((inode): inode is string => inode !== undefined),
   );
-  const listening: string[] = [];
+  const listening: number[] = [];
   for (const table of ['tcp', 'tcp6']) {
     const path = `/proc/${pid}/net/${table}`;
     if (!existsSync(path)) continue;
     for (const line of readFileSync(path, 'utf8').split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
-      const state = cols[3];
-      const inode = cols[9];
-      if (state === '0A' && inode !== undefined && own.has(inode)) listening.push(inode);
+      const [, localAddress, , state, , , , , , inode] = cols;
+      if (state === '0A' && inode !== undefined && own.has(inode)) listening.push(parseInt(localAddress?.split(':')[1] ?? '', 16));
     }
   }
   return listening;
+}
+
+/** `redis-cli … ping` as the unprivileged user `nobody` (the tests run as root). */
+function pingAsNobody(...where: string[]): { stdout: string; stderr: string } {
+  return spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'redis-cli', ...where, 'ping'], { encoding: 'utf8', timeout: 10_000 });
 }
 
 function pidOf(info: string): number {
@@ -83,13 +92,19 @@ async function waitUntilGone(pid: number, timeoutMs: number): Promise<boolean> {
   return !isAlive(pid);
 }
 
+/** A dataDir under `base` whose `<dataDir>/redis/redis.sock` is over the socket-path limit. */
+function longDirOf(base: string): string {
+  return join(base, 'x'.repeat(100));
+}
+
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
  * A plain-JS copy of the module next to a driver script, so a separate Node process (which
- * cannot load TypeScript) can start an embedded Redis and then be killed.
+ * cannot load TypeScript) can start an embedded Redis and then be killed, or run `afterStart`
+ * (the script's last lines; by default, idle forever).
  */
-function writeDriver(dir: string): string {
+function writeDriver(dir: string, afterStart = ['setInterval(() => {}, 60_000);']): string {
   const source = readFileSync(join(repoRoot, 'src/store/embedded-redis.ts'), 'utf8');
   const js = ts.transpileModule(source, {
     compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
@@ -104,7 +119,7 @@ function writeDriver(dir: string): string {
       "import { startEmbeddedRedis } from './embedded-redis.mjs';",
       "const redis = await startEmbeddedRedis({ dataDir: process.argv[2], log: pino({ level: 'silent' }) });",
       "process.stdout.write(JSON.stringify(redis.connection) + '\\n');",
-      'setInterval(() => {}, 60_000);',
+      ...afterStart,
     ].join('\n'),
   );
   return driver;
@@ -147,7 +162,7 @@ describe('startEmbeddedRedis', () => {
     expect(await c.ping()).toBe('PONG');
     expect(statSync(socketPath).mode & 0o777).toBe(0o700);
     expect(await c.config('GET', 'port')).toEqual(['port', '0']);
-    expect(tcpListenInodes(pidOf(await c.info('server')))).toEqual([]);
+    expect(tcpListenPorts(pidOf(await c.info('server')))).toEqual([]);
   });
 
   it('runs persistent and non-evicting, logging to <dataDir>/redis/redis.log', async () => {
@@ -228,21 +243,131 @@ describe('startEmbeddedRedis', () => {
     expect(await waitUntilGone(pid, 3_000)).toBe(true);
   });
 
-  it('falls back to 127.0.0.1 on a free port when the socket path would be too long', async () => {
-    const longDir = join(dataDir, 'x'.repeat(100));
-    const redis = await start(longDir);
-    expect(redis.connection).toEqual({ host: '127.0.0.1', port: expect.any(Number) });
+  describe('with a dataDir too long for a socket address', () => {
+    const longDir = () => longDirOf(dataDir);
+    /** Neither variable set: the socket directory goes in /tmp whatever the machine running the tests has. */
+    const plainEnv = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH });
+    const startLong = async (env = plainEnv()) => {
+      const redis = await startEmbeddedRedis({ dataDir: longDir(), log, env });
+      running.push(redis);
+      return redis;
+    };
+    const recordFile = () => join(longDir(), 'redis', 'redis.sock-path');
 
-    const c = client(redis.connection);
-    await c.set('vigil-test:key', 'over-tcp');
-    expect(await c.config('GET', 'bind')).toEqual(['bind', '127.0.0.1']);
-    // The /proc check sees a TCP listener here, so its empty answer in the socket test means something.
-    expect(tcpListenInodes(pidOf(await c.info('server')))).toHaveLength(1);
-    await expect(startEmbeddedRedis({ dataDir: longDir, log })).rejects.toThrow(/already running/);
+    it('serves a socket in a fresh 0700 directory of ours, with TCP off, that another local user cannot reach', async () => {
+      const redis = await startLong();
+      const c = client(redis.connection);
+      await c.set('vigil-test:key', 'kept-private');
+      expect(await c.get('vigil-test:key')).toBe('kept-private');
 
-    await redis.stop();
-    const again = await start(longDir);
-    expect(await client(again.connection).get('vigil-test:key')).toBe('over-tcp');
+      // Another local user tries every way in that this server offers: its socket and any TCP port.
+      const pid = pidOf(await c.info('server'));
+      const ways = [
+        ...('path' in redis.connection ? [['-s', redis.connection.path]] : []),
+        ...tcpListenPorts(pid).map((port) => ['-h', '127.0.0.1', '-p', String(port)]),
+      ];
+      expect(ways.length).toBeGreaterThan(0);
+      for (const way of ways) {
+        const attempt = pingAsNobody(...way);
+        expect(attempt.stdout).not.toContain('PONG');
+        expect(attempt.stderr).toContain('Permission denied');
+      }
+      expect(tcpListenPorts(pid)).toEqual([]);
+      expect(await c.config('GET', 'port')).toEqual(['port', '0']);
+
+      const socketPath = redis.connection.path;
+      expect(socketPath).toMatch(/^\/tmp\/vigil-redis-[A-Za-z0-9]{6}\/redis\.sock$/);
+      const socketDir = lstatSync(dirname(socketPath));
+      expect(socketDir.isDirectory()).toBe(true);
+      expect(socketDir.mode & 0o777).toBe(0o700);
+      expect(socketDir.uid).toBe(process.getuid?.());
+      expect(statSync(socketPath).mode & 0o777).toBe(0o700);
+      // Recorded, privately, where the next start and the one-shot commands look.
+      expect(readFileSync(recordFile(), 'utf8')).toBe(`${socketPath}\n`);
+      expect(statSync(recordFile()).mode & 0o777).toBe(0o600);
+    });
+
+    it('refuses a second start while the first runs, and starts again, with the data, after stop', async () => {
+      const first = await startLong();
+      await client(first.connection).set('vigil-test:key', 'kept');
+
+      const second: unknown = await startEmbeddedRedis({ dataDir: longDir(), log, env: plainEnv() }).catch((e: unknown) => e);
+      expect(second).toBeInstanceOf(EmbeddedRedisAlreadyRunningError);
+      expect((second as EmbeddedRedisAlreadyRunningError).connection).toEqual(first.connection);
+      expect(await client(first.connection).ping()).toBe('PONG');
+
+      await first.stop();
+      expect(existsSync(dirname(first.connection.path))).toBe(false);
+      expect(existsSync(recordFile())).toBe(false);
+
+      const again = await startLong();
+      expect(await client(again.connection).get('vigil-test:key')).toBe('kept');
+    });
+
+    it('after a server that was never stopped, the next start serves and removes the old socket directory', async () => {
+      const first = await startLong();
+      const c = client(first.connection);
+      await c.set('vigil-test:key', 'in-the-aof');
+      const pid = pidOf(await c.info('server'));
+      process.kill(pid, 'SIGKILL');
+      expect(await waitUntilGone(pid, 5_000)).toBe(true);
+
+      const second = await startLong();
+      expect(existsSync(dirname(first.connection.path))).toBe(false);
+      expect(second.connection.path).not.toBe(first.connection.path);
+      expect(await client(second.connection).get('vigil-test:key')).toBe('in-the-aof');
+      // The late stop() of the dead server leaves the new server's record alone.
+      await first.stop();
+      expect(readFileSync(recordFile(), 'utf8')).toBe(`${second.connection.path}\n`);
+    });
+
+    it('does not follow a record to a socket in a directory another user owns', async () => {
+      // Another local user's Redis, in a directory named like ours (on a shared /tmp anyone can make one).
+      const foreignDir = mkdtempSync('/tmp/vigil-redis-');
+      chownSync(foreignDir, 65_534, 65_534);
+      const foreignSocket = join(foreignDir, 'redis.sock');
+      const foreign = spawnTiedToParent(
+        'setpriv',
+        ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'redis-server', '--port', '0', '--unixsocket', foreignSocket, '--unixsocketperm', '777', '--dir', foreignDir, '--save', '', '--appendonly', 'no'],
+        { stdout: 'ignore' },
+      );
+      try {
+        await expect.poll(() => existsSync(foreignSocket), { timeout: 5_000 }).toBe(true);
+        const probe = client({ path: foreignSocket });
+        expect(await probe.ping()).toBe('PONG');
+        mkdirSync(join(longDir(), 'redis'), { recursive: true });
+        writeFileSync(recordFile(), `${foreignSocket}\n`);
+
+        const redis = await startLong();
+        expect(redis.connection.path).not.toBe(foreignSocket);
+        await client(redis.connection).set('vigil-test:key', 'ours');
+        expect(await probe.get('vigil-test:key')).toBeNull();
+        // Theirs is left as it was.
+        expect(await probe.ping()).toBe('PONG');
+        expect(readFileSync(recordFile(), 'utf8')).toBe(`${redis.connection.path}\n`);
+      } finally {
+        forceKill(foreign);
+        rmSync(foreignDir, { recursive: true, force: true });
+      }
+    });
+
+    it('prefers $XDG_RUNTIME_DIR, and passes over one that others can write to', async () => {
+      const runtimeDir = mkdtempSync('/tmp/vigil-xdg-');
+      try {
+        chmodSync(runtimeDir, 0o777);
+        const unsafe = await startLong({ ...plainEnv(), XDG_RUNTIME_DIR: runtimeDir });
+        expect(unsafe.connection.path.startsWith('/tmp/vigil-redis-')).toBe(true);
+        await unsafe.stop();
+
+        chmodSync(runtimeDir, 0o700);
+        const safe = await startLong({ ...plainEnv(), XDG_RUNTIME_DIR: runtimeDir });
+        expect(safe.connection.path).toMatch(new RegExp(`^${runtimeDir}/vigil-redis-[A-Za-z0-9]{6}/redis\\.sock$`));
+        expect(await client(safe.connection).ping()).toBe('PONG');
+      } finally {
+        await Promise.all(running.splice(0).map((r) => r.stop()));
+        rmSync(runtimeDir, { recursive: true, force: true });
+      }
+    });
   });
 
   it('says in one line how to install redis-server when it is not on PATH', async () => {
@@ -276,6 +401,31 @@ describe('startEmbeddedRedis', () => {
     await expect(startEmbeddedRedis({ dataDir, log, redisServerPath: fake })).rejects.toThrow(
       /exited during start-up[\s\S]*FATAL: bad config directive/,
     );
+  });
+
+  it('stop() finishes in a process that has nothing else to wait for (Node does not exit mid-stop)', async () => {
+    const driverDir = mkdtempSync(join(tmpdir(), 'vigil-driver-'));
+    try {
+      // Nothing but the stop keeps this process alive: no sockets, no stdin, and the driver waits
+      // out the start-up's client timers (~2 s), as a daemon that ran a while has.
+      const driver = writeDriver(driverDir, [
+        'await new Promise((r) => setTimeout(r, 3_000));',
+        'await redis.stop();',
+        "process.stdout.write('stopped\\n');",
+      ]);
+      const run = spawn(process.execPath, [driver, longDirOf(dataDir)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      run.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const [code] = (await once(run, 'exit')) as [number | null];
+      expect(code).toBe(0);
+      const [line, stopped] = out.trim().split('\n');
+      expect(stopped).toBe('stopped');
+      // …which includes the clean-up: the private socket directory is gone.
+      const { path } = JSON.parse(line ?? '{}') as EmbeddedRedisConnection;
+      expect(existsSync(dirname(path))).toBe(false);
+    } finally {
+      rmSync(driverDir, { recursive: true, force: true });
+    }
   });
 
   it('does not outlive a parent that is SIGKILLed (no exit hook runs), and flushes its AOF on the way out', async () => {

@@ -301,7 +301,8 @@ describe('trust routes over HTTP', () => {
     const res = await fetch(`${l.url}/trust`);
     const html = await res.text();
     expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; style-src 'unsafe-inline'");
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(res.headers.get('cache-control')).toBe('public, max-age=0');
     expect(res.headers.get('etag')).toMatch(/^"[0-9a-f]{32}"$/);
     expect(html).toMatch(/^<!doctype html>\n<html lang="en">/);

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
-import YAML from 'yaml';
 import { z } from 'zod';
 import type { AnyProbe } from '../probe/contract.js';
 import { iso27001Controls, soc2Criteria } from './frameworks.js';
-import { ConfigError, formatIssues } from './errors.js';
+import { ConfigError, formatIssues, formatValue } from './errors.js';
+import { MAX_CATALOG_BYTES, parseYamlText, readYamlFile } from './yaml.js';
 
 /** One control of the catalog (DESIGN.md §2, §7). */
 export const Control = z.strictObject({
@@ -31,12 +30,7 @@ export type ControlCatalog = z.infer<typeof ControlCatalog>;
 
 /** Reads the catalog and refuses duplicate ids and probes that do not exist. */
 export function loadControlCatalog(file: string, registry: readonly AnyProbe[]): ControlCatalog {
-  let raw: unknown;
-  try {
-    raw = YAML.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new ConfigError([`${file}: cannot read the control catalog (${(err as Error).message.split('\n')[0]})`]);
-  }
+  const raw = parseYamlText(file, readYamlFile(file, 'control catalog', MAX_CATALOG_BYTES), 'control catalog', MAX_CATALOG_BYTES);
   const parsed = ControlCatalog.safeParse(raw);
   if (!parsed.success) throw new ConfigError(formatIssues(file, parsed.error.issues));
   const known = new Set(registry.map((p) => p.id));
@@ -46,7 +40,7 @@ export function loadControlCatalog(file: string, registry: readonly AnyProbe[]):
     if (seen.has(control.id)) problems.push(`${file}: controls[${i}].id: duplicate control id "${control.id}"`);
     seen.add(control.id);
     control.probes.forEach((probe, j) => {
-      if (!known.has(probe)) problems.push(`${file}: controls[${i}].probes[${j}]: unknown probe "${probe}" (known: ${[...known].join(', ')})`);
+      if (!known.has(probe)) problems.push(`${file}: controls[${i}].probes[${j}]: unknown probe ${formatValue(probe)} (known: ${[...known].join(', ')})`);
     });
   });
   if (problems.length > 0) throw new ConfigError(problems);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildFeed, type TrustFeed, type TrustFeedControl } from '../posture/feed.js';
 import type { Snapshot } from '../posture/snapshot-types.js';
-import type { Handler } from './server.js';
+import { HTML_PAGE_HEADERS, type Handler } from './server.js';
 
 /** What the public trust routes need. */
 export interface TrustRoutesOptions {
@@ -57,10 +57,9 @@ export function trustRoutes(opts: TrustRoutesOptions): Record<string, Handler> {
       const { html } = await current();
       send(req, res, html, {
         'content-type': 'text/html; charset=utf-8',
-        'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+        // CSP (with frame-ancestors 'none'), X-Frame-Options, Referrer-Policy, nosniff.
+        ...HTML_PAGE_HEADERS,
         'cache-control': cache,
-        'x-content-type-options': 'nosniff',
-        'referrer-policy': 'no-referrer',
       });
     },
   };

@@ -6,12 +6,22 @@
  * {@link TransientError} (the email job retries it with backoff), what the server refused for
  * good is a {@link PermanentEmailError} (logged and counted, not retried). Error messages are
  * built from the SMTP code and reply only, never from the URL, and pass through `scrub`.
+ *
+ * TLS is required: `smtps://` is TLS from the first byte, and over `smtp://` the session must
+ * upgrade with STARTTLS before AUTH or MAIL (nodemailer `requireTLS`), whether or not the server
+ * advertises it — so a server without STARTTLS, or a man in the middle who strips it from the
+ * EHLO reply, never receives the password or the snapshot in clear text. Only
+ * `email.allowPlaintext: true` allows a plaintext session (STARTTLS is still used when offered).
  */
 import { createTransport, type NodemailerError } from 'nodemailer';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import { renderHtml, renderText, subjectLine } from '../posture/render.js';
 import type { Snapshot } from '../posture/snapshot-types.js';
 import { TransientError } from '../probe/errors.js';
 import { registerSecret, scrub } from '../secrets.js';
+import { smtpUrlProblem } from './smtp-url.js';
+
+export { smtpUrlProblem };
 
 /** Options of {@link createMailer}. */
 export interface MailerOptions {
@@ -25,6 +35,13 @@ export interface MailerOptions {
   organization: string;
   /** Connection, greeting and socket-inactivity timeout in ms. Default 30 000. */
   timeoutMs?: number;
+  /**
+   * Allow a session without TLS when an `smtp://` server offers no STARTTLS (`email.allowPlaintext`).
+   * Default false: such a session is refused before AUTH, as a {@link PermanentEmailError}.
+   */
+  allowPlaintext?: boolean;
+  /** Extra trusted roots (PEM) for the server's certificate, besides the system's. Default: system roots only. */
+  ca?: string;
 }
 
 /** What the SMTP server accepted. */
@@ -120,6 +137,13 @@ export function classifySmtpError(err: unknown, server: string, date: string): T
       ...(responseCode === undefined ? {} : { responseCode }),
     });
 
+  // requireTLS sends STARTTLS even when EHLO did not offer it; a server without it answers 5xx.
+  if (code === 'ETLS' && e.command === 'STARTTLS' && responseCode !== undefined && responseCode >= 500) {
+    return permanent(
+      'the server does not support STARTTLS, and vigil sends neither the SMTP password nor the snapshot over a connection without TLS',
+      'use smtps:// (port 465) or enable STARTTLS on the server; set email.allowPlaintext: true only if the network path to the server is trusted',
+    );
+  }
   if (responseCode !== undefined) {
     if (responseCode >= 500 && responseCode <= 599) {
       if (code === 'EAUTH') return permanent('the server refused the credentials', 'check the user and password in email.smtp; retrying will not help');
@@ -137,28 +161,43 @@ export function classifySmtpError(err: unknown, server: string, date: string): T
   return permanent('the message could not be handed over', 'check the email settings; retrying will not help');
 }
 
+/** `decodeURIComponent` that keeps a malformed escape as written rather than throwing (and echoing it). */
+function decodeComponent(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /**
  * Creates the daily-email sender. One connection per send (no pool): a daily message does not
  * justify a connection held open all day, and every attempt starts from a clean session.
  */
 export function createMailer(opts: MailerOptions): Mailer {
-  let url: URL;
-  try {
-    url = new URL(opts.smtpUrl);
-  } catch {
-    // No cause: the URL parser's error carries the input, password included.
-    throw new Error('email.smtp is not a valid URL: expected smtp://user:password@host:port or smtps://…');
-  }
-  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new Error(`email.smtp must be an smtp:// or smtps:// URL, not ${url.protocol}//`);
+  const problem = smtpUrlProblem(opts.smtpUrl);
+  if (problem !== undefined) throw new Error(`email.smtp ${problem}`);
+  const url = new URL(opts.smtpUrl);
+  const user = decodeComponent(url.username);
+  const pass = decodeComponent(url.password);
   // The whole URL is registered when read from config; the password alone must be scrubbed too.
   if (url.password !== '') {
     registerSecret(url.password);
-    registerSecret(decodeURIComponent(url.password));
+    registerSecret(pass);
   }
-  const server = `${url.hostname}:${url.port || (url.protocol === 'smtps:' ? '465' : '25')}`;
+  const secure = url.protocol === 'smtps:';
+  const port = url.port === '' ? (secure ? 465 : 25) : Number(url.port);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const server = `${url.hostname}:${port}`;
   const timeout = opts.timeoutMs ?? 30_000;
-  const transport = createTransport({
-    url: opts.smtpUrl,
+  const options: SMTPTransport.Options = {
+    host,
+    port,
+    secure,
+    ...(user !== '' || pass !== '' ? { auth: { user, pass } } : {}),
+    // Over smtp://, STARTTLS before anything else, offered or not, unless plaintext is explicitly allowed.
+    requireTLS: !secure && opts.allowPlaintext !== true,
+    tls: { minVersion: 'TLSv1.2', ...(opts.ca === undefined ? {} : { ca: opts.ca }) },
     pool: false,
     connectionTimeout: timeout,
     greetingTimeout: timeout,
@@ -167,7 +206,8 @@ export function createMailer(opts: MailerOptions): Mailer {
     // Nothing in a snapshot email is fetched from disk or the network.
     disableFileAccess: true,
     disableUrlAccess: true,
-  });
+  };
+  const transport = createTransport(options);
 
   return {
     async send(snapshot, archivedJson) {

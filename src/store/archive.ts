@@ -7,7 +7,8 @@
  * key, when the snapshots are signed), which is what an auditor runs.
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
-import { link, mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { link, lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Snapshot, snapshotHash } from '../posture/snapshot-types.js';
 
@@ -98,12 +99,14 @@ export class ArchiveChainError extends Error {
  */
 export class ArchiveInvalidSnapshotError extends Error {
   override name = 'ArchiveInvalidSnapshotError';
-  readonly reason: 'schema' | 'hash';
-  constructor(reason: 'schema' | 'hash', options?: { cause?: unknown }) {
+  readonly reason: 'schema' | 'hash' | 'too-large';
+  constructor(reason: 'schema' | 'hash' | 'too-large', options?: { cause?: unknown }) {
     super(
       reason === 'schema'
         ? 'the snapshot does not match the snapshot schema; it was not archived'
-        : 'the snapshot hash is not the SHA-256 of its canonical body; it was not archived',
+        : reason === 'hash'
+          ? 'the snapshot hash is not the SHA-256 of its canonical body; it was not archived'
+          : 'the snapshot is larger than the per-day archive cap (MAX_ARCHIVE_FILE_BYTES); it was not archived',
       { cause: options?.cause },
     );
     this.reason = reason;
@@ -123,6 +126,38 @@ export class ArchiveCorruptError extends Error {
       cause: options?.cause,
     });
     this.file = file;
+  }
+}
+
+/** Why {@link ArchiveUnsafeFileError} was thrown. */
+export type ArchiveUnsafeReason =
+  /** The day file is a symbolic link: never followed (it could point anywhere). */
+  | 'symlink'
+  /** The day file is not a regular file (a FIFO, a socket, a device, a directory). */
+  | 'not-regular'
+  /** The day file is larger than {@link MAX_ARCHIVE_FILE_BYTES}. */
+  | 'too-large';
+
+const unsafeMessages: Record<ArchiveUnsafeReason, string> = {
+  symlink: 'the archived day file is a symbolic link; archive files must be regular files, so it was refused, not followed',
+  'not-regular': 'the archived day file is not a regular file (FIFO, socket, device or directory); it was refused, not read',
+  'too-large': 'the archived day file is larger than the per-day cap; it was refused, not read',
+};
+
+/**
+ * An archive day file is not something vigil writes: a symbolic link, a FIFO or other non-regular
+ * file, or a file over the size cap. It is refused without being followed or read (a FIFO would
+ * otherwise hang the reader). Someone put it there: find out who, and remove it.
+ */
+export class ArchiveUnsafeFileError extends Error {
+  override name = 'ArchiveUnsafeFileError';
+  /** The refused file. */
+  readonly file: string;
+  readonly reason: ArchiveUnsafeReason;
+  constructor(file: string, reason: ArchiveUnsafeReason, options?: { cause?: unknown }) {
+    super(`${unsafeMessages[reason]}: ${file}`, { cause: options?.cause });
+    this.file = file;
+    this.reason = reason;
   }
 }
 
@@ -245,12 +280,69 @@ function errorCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
 
-async function readIfExists(file: string): Promise<string | undefined> {
+/**
+ * Largest archive day file vigil reads or writes: 16 MiB. A day of 500 controls is about 0.5 MB;
+ * the cap keeps a planted or runaway file from filling the daemon's memory.
+ */
+export const MAX_ARCHIVE_FILE_BYTES = 16 * 1024 * 1024;
+
+// fatal: bytes that are not UTF-8 are refused, not replaced; ignoreBOM: a BOM is kept, so such a file is not the bytes vigil writes.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Reads one archive day file the safe way, on every read path (day close, the API, verify-archive,
+ * rebuild): `lstat` first, so a symlink or a special file is refused without being opened; then
+ * `O_NOFOLLOW | O_NONBLOCK` (a symlink swapped in meanwhile fails with ELOOP, a FIFO never blocks
+ * the open) and `fstat` on the open descriptor — regular files only, at most
+ * {@link MAX_ARCHIVE_FILE_BYTES}, also while reading (a file that grows is cut off and refused).
+ * Undefined when the file does not exist.
+ *
+ * @throws {@link ArchiveUnsafeFileError} for a symlink, a non-regular file or an oversized one.
+ * @throws {@link ArchiveCorruptError} when the bytes are not UTF-8.
+ */
+async function readDayFile(file: string): Promise<string | undefined> {
+  let st;
   try {
-    return await readFile(file, 'utf8');
+    st = await lstat(file);
   } catch (err) {
     if (errorCode(err) === 'ENOENT') return undefined;
     throw err;
+  }
+  if (st.isSymbolicLink()) throw new ArchiveUnsafeFileError(file, 'symlink');
+  if (!st.isFile()) throw new ArchiveUnsafeFileError(file, 'not-regular');
+  if (st.size > MAX_ARCHIVE_FILE_BYTES) throw new ArchiveUnsafeFileError(file, 'too-large');
+  let fh;
+  try {
+    fh = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw new ArchiveUnsafeFileError(file, 'symlink', { cause: err });
+    // ENXIO: a unix socket swapped in after the lstat.
+    if (code === 'ENXIO') throw new ArchiveUnsafeFileError(file, 'not-regular', { cause: err });
+    throw err;
+  }
+  try {
+    const fst = await fh.stat();
+    if (!fst.isFile()) throw new ArchiveUnsafeFileError(file, 'not-regular');
+    if (fst.size > MAX_ARCHIVE_FILE_BYTES) throw new ArchiveUnsafeFileError(file, 'too-large');
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(1 << 20, MAX_ARCHIVE_FILE_BYTES + 1 - total));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > MAX_ARCHIVE_FILE_BYTES) throw new ArchiveUnsafeFileError(file, 'too-large');
+      chunks.push(buf.subarray(0, bytesRead));
+    }
+    try {
+      return utf8.decode(Buffer.concat(chunks, total));
+    } catch (err) {
+      throw new ArchiveCorruptError(file, { cause: err });
+    }
+  } finally {
+    await fh.close();
   }
 }
 
@@ -264,7 +356,10 @@ export interface ArchiveEntry {
 
 /**
  * The day files of the archive (`YYYY-MM-DD.json` naming a real calendar day), oldest first.
- * Other files are not listed. A missing directory is an empty archive.
+ * Other files are not listed. A missing directory is an empty archive. The listing follows no
+ * link and opens no file: an entry that is a symlink or a FIFO is listed, and refused by whatever
+ * reads it ({@link ArchiveUnsafeFileError}), so verify-archive reports it at its day instead of
+ * calling the day missing.
  */
 export async function listArchive(dir: string): Promise<ArchiveEntry[]> {
   let names: string[];
@@ -284,12 +379,107 @@ export async function listArchive(dir: string): Promise<ArchiveEntry[]> {
 
 /**
  * The exact bytes (UTF-8 text) of the archived file for `date`, e.g. to attach to an email;
- * undefined when the day is not archived or `date` is not a YYYY-MM-DD calendar day. Not checked:
- * use {@link readArchivedSnapshot} for a validated snapshot.
+ * undefined when the day is not archived or `date` is not a YYYY-MM-DD calendar day. Read safely
+ * (no symlink, no FIFO, size cap) but not checked: use {@link readArchivedSnapshot} or
+ * {@link checkSnapshotText} before serving it.
+ *
+ * @throws {@link ArchiveUnsafeFileError} when the day file is a symlink, not a regular file, or too large.
  */
 export async function readArchiveText(dir: string, date: string): Promise<string | undefined> {
   if (!isCalendarDate(date)) return undefined;
-  return readIfExists(join(dir, `${date}.json`));
+  return readDayFile(join(dir, `${date}.json`));
+}
+
+/**
+ * The exact bytes vigil writes for a snapshot (archive file, Redis copy, email attachment):
+ * pretty-printed JSON, 2 spaces, keys in schema order, and a newline.
+ *
+ * @throws the schema's error when `snapshot` is not a snapshot.
+ */
+export function snapshotFileText(snapshot: Snapshot): string {
+  return fileText(Snapshot.parse(snapshot));
+}
+
+/** {@link snapshotFileText} of a snapshot that is already the output of `Snapshot.parse` (keys in schema order). */
+function fileText(parsed: Snapshot): string {
+  return `${JSON.stringify(parsed, null, 2)}\n`;
+}
+
+/** Why a stored snapshot failed {@link checkSnapshotText}. */
+export type SnapshotCheckFailure =
+  /** Not JSON. */
+  | 'not-json'
+  /** JSON, but not a vigil snapshot. */
+  | 'schema'
+  /** A snapshot of another day than the one it is stored under. */
+  | 'date'
+  /** Its `hash` is not the SHA-256 of its canonical body: it was edited. */
+  | 'hash'
+  /** Its chain fields do not hold together (prevHash, diff.since). */
+  | 'chain'
+  /** The bytes are not the ones vigil writes for this snapshot (e.g. a duplicated key another JSON parser would read differently). */
+  | 'not-canonical'
+  /** A signing key is configured and the snapshot carries no signature. */
+  | 'unsigned'
+  /** A signing key is configured and the signature does not verify with its public key. */
+  | 'bad-signature'
+  /** A signing key is configured and the snapshot names another key in `signedBy`. */
+  | 'other-key';
+
+/** Result of {@link checkSnapshotText}. */
+export type SnapshotCheck = { ok: true; snapshot: Snapshot } | { ok: false; reason: SnapshotCheckFailure; detail: string };
+
+/** What a stored snapshot must be, for {@link checkSnapshotText}. */
+export interface SnapshotExpectation {
+  /** The day it is stored under. */
+  date: string;
+  /** Ed25519 public key (SPKI PEM, or the private key PEM it is derived from). When given, the snapshot must carry a valid signature by it. */
+  publicKeyPem?: string;
+}
+
+/**
+ * Re-checks a stored snapshot (Redis or archive) before it is served, mailed or counted: it parses
+ * and matches the schema; it is the snapshot of `date`; its `hash` is the SHA-256 of its canonical
+ * JSON body ({@link snapshotHash}); its chain fields are sane (`prevHash` and `diff.since` both set
+ * or both null, `since` before `date`, `prevHash` not its own hash); the text is byte for byte what
+ * vigil writes for it ({@link snapshotFileText}), so no other parser can read it differently; and,
+ * with `publicKeyPem`, it carries a signature by that key that verifies over `hash`.
+ *
+ * Without a key this proves integrity and order, not authorship: anyone who can write Redis or
+ * the archive can compute a hash.
+ *
+ * @throws {@link ArchiveKeyError} when `publicKeyPem` is not an Ed25519 key.
+ */
+export function checkSnapshotText(text: string, expect: SnapshotExpectation): SnapshotCheck {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'not-json', detail: 'the stored snapshot is not JSON' };
+  }
+  const parsed = Snapshot.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+    return { ok: false, reason: 'schema', detail: `the stored snapshot is not a vigil snapshot (${issue?.message ?? 'schema mismatch'}${where})` };
+  }
+  const s = parsed.data;
+  if (s.date !== expect.date) return { ok: false, reason: 'date', detail: `the snapshot stored for ${expect.date} is dated ${s.date}` };
+  const recomputed = snapshotHash(s);
+  if (s.hash !== recomputed)
+    return { ok: false, reason: 'hash', detail: `the contents do not match the hash (recorded ${s.hash.slice(0, 12)}…, recomputed ${recomputed.slice(0, 12)}…)` };
+  if ((s.prevHash === null) !== (s.diff.since === null) || (s.diff.since !== null && s.diff.since >= s.date) || s.prevHash === s.hash)
+    return { ok: false, reason: 'chain', detail: 'the chain fields do not hold together (prevHash, diff.since)' };
+  if (text !== fileText(s)) return { ok: false, reason: 'not-canonical', detail: 'the stored bytes are not the ones vigil writes for this snapshot' };
+  if (expect.publicKeyPem !== undefined) {
+    const key = ed25519PublicKey(expect.publicKeyPem);
+    const fingerprint = fingerprintOf(key);
+    const sig = checkSignature(s, key, fingerprint);
+    if (sig === 'unsigned') return { ok: false, reason: 'unsigned', detail: 'a signing key is configured and the snapshot carries no signature' };
+    if (sig === 'other-key') return { ok: false, reason: 'other-key', detail: `the snapshot is signed by key ${s.signedBy ?? ''}, not ${fingerprint}` };
+    if (sig === 'bad-signature') return { ok: false, reason: 'bad-signature', detail: `the signature does not verify with key ${fingerprint}` };
+  }
+  return { ok: true, snapshot: s };
 }
 
 /**
@@ -298,6 +488,7 @@ export async function readArchiveText(dir: string, date: string): Promise<string
  * Signatures and the chain are not checked here (see {@link verifyArchive}).
  *
  * @throws {@link ArchiveCorruptError} when the file exists but is not an intact snapshot of that day.
+ * @throws {@link ArchiveUnsafeFileError} when the day file is a symlink, not a regular file, or too large.
  */
 export async function readArchivedSnapshot(dir: string, date: string): Promise<Snapshot | undefined> {
   const text = await readArchiveText(dir, date);
@@ -365,7 +556,9 @@ async function fsyncDir(dir: string): Promise<void> {
  * would silently replace a file another replica just wrote), the temp name removed and the
  * directory fsynced.
  *
- * @throws {@link ArchiveInvalidSnapshotError} when the snapshot fails the schema or its hash is wrong.
+ * @throws {@link ArchiveInvalidSnapshotError} when the snapshot fails the schema, its hash is wrong,
+ *   or its file would be larger than {@link MAX_ARCHIVE_FILE_BYTES}.
+ * @throws {@link ArchiveUnsafeFileError} when the day's name is taken by a symlink or a non-regular file.
  */
 export async function writeArchivedSnapshot(dir: string, snapshot: Snapshot): Promise<'written' | 'exists'> {
   const parsed = Snapshot.safeParse(snapshot);
@@ -375,7 +568,10 @@ export async function writeArchivedSnapshot(dir: string, snapshot: Snapshot): Pr
 
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, `${s.date}.json`);
-  const existing = await readIfExists(file);
+  const text = fileText(s);
+  // The readers refuse anything larger: never write a file vigil could not read back.
+  if (Buffer.byteLength(text, 'utf8') > MAX_ARCHIVE_FILE_BYTES) throw new ArchiveInvalidSnapshotError('too-large');
+  const existing = await readDayFile(file);
   if (existing !== undefined) return existingOutcome(file, existing, s);
 
   const newest = (await listArchive(dir)).at(-1);
@@ -384,13 +580,12 @@ export async function writeArchivedSnapshot(dir: string, snapshot: Snapshot): Pr
   } else {
     if (s.date < newest.date) throw new ArchiveChainError('before-newest', { date: s.date, newest: newest.date });
     if (s.date !== addDays(newest.date, 1)) throw new ArchiveChainError('gap', { date: s.date, newest: newest.date });
-    const newestText = await readIfExists(newest.path);
+    const newestText = await readDayFile(newest.path).catch(() => undefined);
     const newestHash = newestText === undefined ? undefined : recordedHash(newestText);
     if (newestHash === undefined) throw new ArchiveChainError('newest-unreadable', { date: s.date, newest: newest.date });
     if (s.prevHash !== newestHash) throw new ArchiveChainError('prev-hash', { date: s.date, newest: newest.date });
   }
 
-  const text = `${JSON.stringify(s, null, 2)}\n`;
   const tmp = join(dir, `.${s.date}.json.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const fh = await open(tmp, 'wx', 0o600);
@@ -406,7 +601,7 @@ export async function writeArchivedSnapshot(dir: string, snapshot: Snapshot): Pr
     } catch (err) {
       if (errorCode(err) !== 'EEXIST') throw err;
       // Another writer archived the day between our check and now.
-      return existingOutcome(file, (await readIfExists(file)) ?? '', s);
+      return existingOutcome(file, (await readDayFile(file)) ?? '', s);
     }
   } finally {
     await unlink(tmp).catch(() => undefined);
@@ -460,12 +655,18 @@ type Loaded = { ok: true; snapshot: Snapshot } | { ok: false; problem: ArchivePr
 
 async function loadDay(entry: ArchiveEntry): Promise<Loaded> {
   const name = `${entry.date}.json`;
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await readFile(entry.path, 'utf8');
+    text = await readDayFile(entry.path);
   } catch (err) {
+    if (err instanceof ArchiveUnsafeFileError) {
+      const what = { symlink: 'is a symbolic link', 'not-regular': 'is not a regular file (FIFO, socket, device or directory)', 'too-large': `is larger than ${MAX_ARCHIVE_FILE_BYTES} bytes` }[err.reason];
+      return { ok: false, problem: { date: entry.date, kind: 'unreadable', detail: `${name} ${what}: refused, not read` } };
+    }
+    if (err instanceof ArchiveCorruptError) return { ok: false, problem: { date: entry.date, kind: 'unreadable', detail: `${name} is not UTF-8 text` } };
     return { ok: false, problem: { date: entry.date, kind: 'unreadable', detail: `${name} cannot be read (${errorCode(err) ?? 'error'})` } };
   }
+  if (text === undefined) return { ok: false, problem: { date: entry.date, kind: 'unreadable', detail: `${name} disappeared while the archive was read` } };
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -638,7 +839,12 @@ async function verifyDays(
  * 7. with `publicKeyPem`, the snapshot carries a signature (`unsigned` otherwise) by that key
  *    (`signedBy`, when present, is its fingerprint) that verifies over `hash` (`bad-signature`
  *    otherwise). Only signatures catch a forged day appended at the end with a correctly
- *    recomputed hash and prevHash, or a chain rewritten from some day onwards.
+ *    recomputed hash and prevHash, or a chain rewritten from some day onwards: without a key the
+ *    report proves the days' order and that no file changed after its successor was chained to
+ *    it, not who wrote them.
+ *
+ * Every day file is read safely: a symlink, a FIFO or another non-regular file, or a file over
+ * {@link MAX_ARCHIVE_FILE_BYTES}, is `unreadable` at its day, never followed and never waited on.
  *
  * Any other entry in the directory is `inserted`, at the date its name starts with (so
  * `2026-11-03-copy.json` is reported at 2026-11-03, after that day's own problem if any); one whose
@@ -657,13 +863,17 @@ export async function verifyArchive(dir: string, opts: VerifyArchiveOptions = {}
 /**
  * The report as one line, e.g.
  * `archive OK: 45 days, 2026-10-08 … 2026-11-21, hash chain intact (signatures checked with key <fp>)` or
+ * (without a key, which proves order, not authorship)
+ * `archive OK: 45 days, 2026-10-08 … 2026-11-21, hash chain intact (no public key given: this proves the order of the days, not who wrote them; …)` or
  * `archive FAILED at 2026-11-03: altered — the file's contents do not match its hash (…)`.
  */
 export function formatArchiveReport(report: ArchiveReport): string {
   if (report.ok) {
     const days = `${report.days} ${report.days === 1 ? 'day' : 'days'}`;
     const signatures =
-      report.keyFingerprint === undefined ? 'signatures not checked (no public key given)' : `signatures checked with key ${report.keyFingerprint}`;
+      report.keyFingerprint === undefined
+        ? 'no public key given: this proves the order of the days, not who wrote them; pass --public-key to check authorship'
+        : `signatures checked with key ${report.keyFingerprint}`;
     return `archive OK: ${days}, ${report.first ?? '?'} … ${report.last ?? '?'}, hash chain intact (${signatures})`;
   }
   const p = report.problem;

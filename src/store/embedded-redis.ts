@@ -1,20 +1,22 @@
 /**
  * The Redis `vigil start` runs for itself when the config names no `redis.url`: a
  * `redis-server` child process that keeps its data under `<dataDir>/redis`, persistent (AOF
- * plus RDB snapshots), `maxmemory-policy noeviction` (DESIGN.md §5), reachable only from this
- * machine — a unix socket with TCP switched off, or 127.0.0.1 when the socket path is too long.
+ * plus RDB snapshots), `maxmemory-policy noeviction` (DESIGN.md §5), and reachable by this user
+ * only: a 0700 unix socket, with TCP switched off. Anyone who can write this Redis can forge what
+ * vigil publishes, so there is no TCP fallback: when `<dataDir>/redis/redis.sock` is too long
+ * for a socket address, the socket goes in a fresh private directory under $XDG_RUNTIME_DIR,
+ * $TMPDIR or /tmp, and its path is recorded in `<dataDir>/redis/redis.sock-path`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { delimiter, join, resolve } from 'node:path';
+import { access, lstat, mkdir, mkdtemp, open, readFile, realpath, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-/** How to reach the embedded Redis; usable as-is as ioredis options or a BullMQ `connection`. */
-export type EmbeddedRedisConnection = { path: string } | { host: string; port: number };
+/** How to reach the embedded Redis, a unix socket; usable as-is as ioredis options or a BullMQ `connection`. */
+export type EmbeddedRedisConnection = { path: string };
 
 /** A running embedded Redis. */
 export interface EmbeddedRedis {
@@ -22,7 +24,8 @@ export interface EmbeddedRedis {
   /**
    * Stops the server gracefully (SIGTERM, which Redis treats as SHUTDOWN: the AOF is flushed
    * and an RDB snapshot written), waits for it to exit, and SIGKILLs it if it does not within
-   * `stopTimeoutMs`. Idempotent: later calls return the same promise.
+   * `stopTimeoutMs`; then removes the private socket directory, if one was made. Idempotent:
+   * later calls return the same promise.
    */
   stop(): Promise<void>;
 }
@@ -34,7 +37,10 @@ export interface EmbeddedRedisOptions {
   log: Logger;
   /** The `redis-server` executable. Default: looked up on `env.PATH`. */
   redisServerPath?: string;
-  /** Environment used for the PATH lookup and handed to the child. Default: `process.env`. */
+  /**
+   * Environment used for the PATH lookup, for $XDG_RUNTIME_DIR and $TMPDIR (where a socket that
+   * does not fit under dataDir goes), and handed to the child. Default: `process.env`.
+   */
   env?: NodeJS.ProcessEnv;
   /** How long to wait for the server to answer PING after it is spawned. Default: 10 000 ms. */
   readyTimeoutMs?: number;
@@ -55,12 +61,15 @@ export class EmbeddedRedisUnavailableError extends Error {
 /** A Redis already serves this data directory, most likely another vigil using the same dataDir. */
 export class EmbeddedRedisAlreadyRunningError extends Error {
   override name = 'EmbeddedRedisAlreadyRunningError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** Where the running server answers: a one-shot command can use it instead of starting its own. */
+  readonly connection: EmbeddedRedisConnection;
+  constructor(message: string, connection: EmbeddedRedisConnection, options?: { cause?: unknown }) {
     super(message, { cause: options?.cause });
+    this.connection = connection;
   }
 }
 
-/** `redis-server` was spawned but did not become ready; the message carries the tail of its output. */
+/** `redis-server` was spawned but did not become ready, or had no safe place for its socket; the message says why. */
 export class EmbeddedRedisStartError extends Error {
   override name = 'EmbeddedRedisStartError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -76,7 +85,11 @@ const notInstalledMessage =
  * matches what other platforms accept (macOS allows 104).
  */
 const maxSocketPathBytes = 100;
-const portBindAttempts = 5;
+const socketName = 'redis.sock';
+/** In `<dataDir>/redis`: the socket path, when the socket lives in a private directory elsewhere. */
+const socketRecordName = 'redis.sock-path';
+/** mkdtemp appends six characters. */
+const privateDirPrefix = 'vigil-redis-';
 
 /**
  * Children still running. The `exit` hook signals them at once on a normal exit; the
@@ -97,14 +110,17 @@ function installExitHook(): void {
 
 /**
  * Starts `redis-server` as a child process with its data in `<dataDir>/redis` and resolves once
- * it answers PING.
+ * it answers PING on its unix socket.
  *
  * The caller must call `stop()` on shutdown (including on SIGTERM/SIGINT, which by default end
  * Node without running `exit` hooks); a process `exit` hook signals the child as a last resort.
+ * A private socket directory left behind by a server that was not stopped is removed by the
+ * next start on the same dataDir.
  *
  * @throws EmbeddedRedisUnavailableError when `redis-server` is not found.
  * @throws EmbeddedRedisAlreadyRunningError when a Redis already answers for this dataDir.
- * @throws EmbeddedRedisStartError when the server exits or stays silent during start-up.
+ * @throws EmbeddedRedisStartError when the server exits or stays silent during start-up, or
+ *   when the socket does not fit under dataDir and no safe short directory is available.
  */
 export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   const { log } = options;
@@ -116,14 +132,26 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
 
   const dir = resolve(options.dataDir, 'redis');
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const socketPath = join(dir, 'redis.sock');
-  const portFile = join(dir, 'redis.port');
   const logFile = join(dir, 'redis.log');
-  const useSocket = Buffer.byteLength(socketPath) <= maxSocketPathBytes;
+  const recordFile = join(dir, socketRecordName);
+  const localSocket = join(dir, socketName);
 
-  await assertNotRunning(useSocket ? { path: socketPath } : await recordedTcpEndpoint(portFile), dir);
+  await assertNotRunning(dir, log);
 
-  const baseArgs = [
+  // Either the socket fits under dataDir, or it goes in a directory made for it now.
+  const privateDir = fits(localSocket) ? undefined : await makePrivateSocketDir(env, localSocket);
+  const socketPath = privateDir ? join(privateDir, socketName) : localSocket;
+  const connection: EmbeddedRedisConnection = { path: socketPath };
+  const removeSocketDir = async () => {
+    if (!privateDir) return;
+    await removePrivateSocketDir(privateDir);
+    // A later start may already have replaced the record (after this server died): keep theirs.
+    if ((await readFile(recordFile, 'utf8').catch(() => '')).trim() === socketPath) await unlink(recordFile).catch(() => undefined);
+  };
+  // Recorded before the spawn, so a start that dies half-way still leaves a trail to clean.
+  if (privateDir) await writeSocketRecord(recordFile, socketPath);
+
+  const args = [
     '--dir', dir,
     '--daemonize', 'no',
     '--logfile', logFile,
@@ -133,73 +161,188 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
     // Redis 7's default save points; RDB snapshots complement the AOF (and speed up restarts).
     '--save', '3600 1 300 100 60 10000',
     '--maxmemory-policy', 'noeviction',
+    // No TCP at all: only this user may reach the socket (the 0700 directory covers the moment
+    // between Redis binding the socket and applying the permission).
+    '--port', '0',
+    '--unixsocket', socketPath,
+    '--unixsocketperm', '700',
   ];
 
-  for (let attempt = 1; ; attempt++) {
-    let connection: EmbeddedRedisConnection;
-    let args: string[];
-    if (useSocket) {
-      connection = { path: socketPath };
-      args = [...baseArgs, '--port', '0', '--unixsocket', socketPath, '--unixsocketperm', '700'];
-    } else {
-      const port = await freeLoopbackPort();
-      connection = { host: '127.0.0.1', port };
-      args = [...baseArgs, '--bind', '127.0.0.1', '--port', String(port), '--protected-mode', 'yes'];
+  const logOffset = await fileSize(logFile);
+  let spawned: SpawnedRedis;
+  try {
+    spawned = await spawnRedis(executable, args, env);
+  } catch (err) {
+    await removeSocketDir();
+    throw err;
+  }
+  const { child } = spawned;
+  liveChildren.add(child);
+  installExitHook();
+  child.once('exit', () => liveChildren.delete(child));
+
+  const ready = await waitUntilReady(connection, spawned, readyTimeoutMs);
+  if (!ready.ok) {
+    if (child.exitCode === null && child.signalCode === null) {
+      forceKill(child);
+      await spawned.exited;
     }
+    await removeSocketDir();
+    const tail = await outputTail(spawned, logFile, logOffset);
+    throw new EmbeddedRedisStartError(
+      `redis-server ${ready.reason}: see ${logFile}; last output:\n${tail || '(none)'}`,
+    );
+  }
 
-    const logOffset = await fileSize(logFile);
-    const spawned = await spawnRedis(executable, args, env);
-    const { child } = spawned;
-    liveChildren.add(child);
-    installExitHook();
-    child.once('exit', () => liveChildren.delete(child));
+  log.info({ connection, dir, redisPid: child.pid }, 'embedded redis started');
 
-    const ready = await waitUntilReady(connection, spawned, readyTimeoutMs);
-    if (!ready.ok) {
+  let stopping: Promise<void> | undefined;
+  void spawned.exited.then(({ code, signal }) => {
+    if (stopping) return;
+    log.error({ code, signal, logFile }, 'embedded redis exited unexpectedly');
+    options.onUnexpectedExit?.({ code, signal });
+  });
+
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
       if (child.exitCode === null && child.signalCode === null) {
-        forceKill(child);
-        await spawned.exited;
-      }
-      const tail = await outputTail(spawned, logFile, logOffset);
-      const portTaken = !useSocket && /address already in use/i.test(tail);
-      if (portTaken && attempt < portBindAttempts) {
-        log.warn({ connection, attempt }, 'embedded redis port was taken, retrying on another port');
-        continue;
-      }
-      throw new EmbeddedRedisStartError(
-        `redis-server ${ready.reason}: see ${logFile}; last output:\n${tail || '(none)'}`,
-      );
-    }
-
-    if (!useSocket && 'port' in connection) await writeFile(portFile, `${connection.port}\n`, { mode: 0o600 });
-    log.info({ connection, dir, redisPid: child.pid }, 'embedded redis started');
-
-    let stopping: Promise<void> | undefined;
-    void spawned.exited.then(({ code, signal }) => {
-      if (stopping) return;
-      log.error({ code, signal, logFile }, 'embedded redis exited unexpectedly');
-      options.onUnexpectedExit?.({ code, signal });
-    });
-
-    const stop = (): Promise<void> => {
-      stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM');
-          // ref: false, so a server that exits at once does not keep the process alive for the timeout.
-          const exited = await Promise.race([spawned.exited.then(() => true), sleep(stopTimeoutMs, false, { ref: false })]);
-          if (!exited) {
-            log.warn({ stopTimeoutMs, redisPid: child.pid }, 'embedded redis did not stop in time, killing it');
-            forceKill(child);
-            await spawned.exited;
-          }
+        child.kill('SIGTERM');
+        // The timer holds the event loop open until the server is gone (the child itself is
+        // unref'd: without it Node could exit mid-stop, before the AOF flush and the clean-up);
+        // it is cancelled then, so a server that exits at once does not hold it for the timeout.
+        const cancelTimer = new AbortController();
+        const exited = await Promise.race([
+          spawned.exited.then(() => true),
+          sleep(stopTimeoutMs, false, { signal: cancelTimer.signal }).catch(() => true),
+        ]);
+        cancelTimer.abort();
+        if (!exited) {
+          log.warn({ stopTimeoutMs, redisPid: child.pid }, 'embedded redis did not stop in time, killing it');
+          forceKill(child);
+          await spawned.exited;
         }
-        liveChildren.delete(child);
-        if (!useSocket) await unlink(portFile).catch(() => undefined);
-        log.info({ dir }, 'embedded redis stopped');
-      })();
-      return stopping;
-    };
-    return { connection, stop };
+      }
+      liveChildren.delete(child);
+      await removeSocketDir();
+      log.info({ dir }, 'embedded redis stopped');
+    })();
+    return stopping;
+  };
+  return { connection, stop };
+}
+
+function fits(socketPath: string): boolean {
+  return Buffer.byteLength(socketPath) <= maxSocketPathBytes;
+}
+
+/**
+ * A fresh directory for the socket, mode 0700 and ours, under the first of $XDG_RUNTIME_DIR,
+ * $TMPDIR and /tmp that is short enough and safe. mkdtemp picks an unpredictable name and
+ * never reuses an existing entry, so nobody can have pre-created it or planted a symlink there.
+ */
+async function makePrivateSocketDir(env: NodeJS.ProcessEnv, localSocket: string): Promise<string> {
+  const tried: string[] = [];
+  for (const candidate of new Set([env.XDG_RUNTIME_DIR, env.TMPDIR, '/tmp'])) {
+    if (!candidate || !isAbsolute(candidate)) continue;
+    tried.push(candidate);
+    const base = await realpath(candidate).catch(() => undefined);
+    if (!base || !fits(join(base, `${privateDirPrefix}XXXXXX`, socketName)) || !(await isSafeAncestry(base))) continue;
+    const made = await mkdtemp(join(base, privateDirPrefix)).catch(() => undefined);
+    if (!made) continue;
+    if ((await privateDirState(made)) === 'private') return made;
+    // e.g. a umask that took away our own bits: not usable, and ours to remove.
+    await rmdir(made).catch(() => undefined);
+  }
+  throw new EmbeddedRedisStartError(
+    `the redis socket path ${localSocket} is longer than ${maxSocketPathBytes} bytes and no short private directory could be made for it (tried ${tried.join(', ')}): use a shorter dataDir`,
+  );
+}
+
+/**
+ * Whether `path` and every directory above it can be changed only by us or root: owned by one
+ * of them, not a symlink, and not group- or world-writable unless sticky (like /tmp, where
+ * others cannot rename or remove what we made). Otherwise someone could swap our directory.
+ */
+async function isSafeAncestry(path: string): Promise<boolean> {
+  const uid = process.getuid?.();
+  for (let p = path; ; p = dirname(p)) {
+    const st = await lstat(p).catch(() => undefined);
+    if (!st?.isDirectory()) return false;
+    if (st.uid !== 0 && st.uid !== uid) return false;
+    if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) return false;
+    if (dirname(p) === p) return true;
+  }
+}
+
+/** `private`: a real directory (not a symlink), ours, mode 0700, on a safe, symlink-free path. */
+async function privateDirState(path: string): Promise<'private' | 'missing' | 'unsafe'> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unsafe';
+  }
+  if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o777) !== 0o700) return 'unsafe';
+  if ((await realpath(path).catch(() => undefined)) !== path) return 'unsafe';
+  return (await isSafeAncestry(dirname(path))) ? 'private' : 'unsafe';
+}
+
+/** Only ever called on a directory {@link privateDirState} found private: it holds nothing but the socket. */
+async function removePrivateSocketDir(privateDir: string): Promise<void> {
+  // Redis removes its socket on a clean shutdown, not when it is killed.
+  await unlink(join(privateDir, socketName)).catch(() => undefined);
+  await rmdir(privateDir).catch(() => undefined);
+}
+
+async function writeSocketRecord(recordFile: string, socketPath: string): Promise<void> {
+  const temp = `${recordFile}.${process.pid}.tmp`;
+  await unlink(temp).catch(() => undefined);
+  await writeFile(temp, `${socketPath}\n`, { mode: 0o600, flag: 'wx' });
+  await rename(temp, recordFile);
+}
+
+/**
+ * The socket recorded in `<dataDir>/redis/redis.sock-path`, if it is one this user made: in a
+ * private directory named like ours. A record pointing anywhere else is not followed — a
+ * stranger's directory could hold a stranger's Redis — and is removed.
+ */
+async function recordedSocket(recordFile: string, log: Logger): Promise<{ path: string; state: 'private' | 'missing' } | undefined> {
+  const text = await readFile(recordFile, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const path = text.trim();
+  const privateDir = dirname(path);
+  const wellFormed = isAbsolute(path) && fits(path) && basename(path) === socketName && basename(privateDir).startsWith(privateDirPrefix);
+  const state = wellFormed ? await privateDirState(privateDir) : 'unsafe';
+  if (state !== 'unsafe') return { path, state };
+  log.warn({ recordFile, socketPath: path }, 'ignoring the recorded embedded redis socket: it is not in a private directory of this user');
+  await unlink(recordFile).catch(() => undefined);
+  return undefined;
+}
+
+/**
+ * Refuses to start a second server on the same data: two Redis processes writing one AOF
+ * directory corrupt it, and Redis unlinks an existing socket file before binding its own.
+ * Checks both places a server for this dataDir may listen, and cleans up after one that died
+ * without `stop()`.
+ */
+async function assertNotRunning(dir: string, log: Logger): Promise<void> {
+  const candidates: string[] = [];
+  const localSocket = join(dir, socketName);
+  if (fits(localSocket)) candidates.push(localSocket);
+  const recordFile = join(dir, socketRecordName);
+  const recorded = await recordedSocket(recordFile, log);
+  if (recorded?.state === 'private') candidates.push(recorded.path);
+
+  for (const path of candidates) {
+    if ((await ping({ path }, 1_000)) === undefined) continue;
+    throw new EmbeddedRedisAlreadyRunningError(
+      `an embedded redis is already running at ${path} for ${dir} (another vigil with the same dataDir?): stop it, or give this instance its own dataDir`,
+      { path },
+    );
+  }
+  if (recorded) {
+    if (recorded.state === 'private') await removePrivateSocketDir(dirname(recorded.path));
+    await unlink(recordFile).catch(() => undefined);
   }
 }
 
@@ -341,40 +484,6 @@ function probeClient(connection: EmbeddedRedisConnection, timeoutMs: number): Re
   return client;
 }
 
-/**
- * Refuses to start a second server on the same data: two Redis processes writing one AOF
- * directory corrupt it, and Redis unlinks an existing socket file before binding its own.
- */
-async function assertNotRunning(endpoint: EmbeddedRedisConnection | undefined, dir: string): Promise<void> {
-  if (!endpoint) return;
-  const reply = await ping(endpoint, 1_000);
-  if (reply === undefined) return;
-  if ('port' in endpoint) {
-    // A recorded port may since have been taken by an unrelated Redis: only ours uses our dir.
-    const client = probeClient(endpoint, 1_000);
-    try {
-      await client.connect();
-      const [, otherDir] = (await client.config('GET', 'dir')) as string[];
-      if (otherDir !== dir) return;
-    } catch {
-      // Cannot tell whose it is: do not block start-up on a stranger's server.
-      return;
-    } finally {
-      client.disconnect();
-    }
-  }
-  const where = 'path' in endpoint ? endpoint.path : `${endpoint.host}:${endpoint.port}`;
-  throw new EmbeddedRedisAlreadyRunningError(
-    `an embedded redis is already running at ${where} for ${dir} (another vigil with the same dataDir?): stop it, or give this instance its own dataDir`,
-  );
-}
-
-async function recordedTcpEndpoint(portFile: string): Promise<EmbeddedRedisConnection | undefined> {
-  const text = await readFile(portFile, 'utf8').catch(() => undefined);
-  const port = Number(text?.trim());
-  return Number.isInteger(port) && port > 0 && port < 65_536 ? { host: '127.0.0.1', port } : undefined;
-}
-
 async function resolveRedisServer(explicit: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
   if (explicit !== undefined) {
     if (await isExecutableFile(explicit)) return explicit;
@@ -397,21 +506,6 @@ async function isExecutableFile(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Asks the kernel for a free loopback port. Racy by nature: the caller retries if Redis cannot bind it. */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolvePort, rejectPort) => {
-    const server = createServer();
-    server.once('error', rejectPort);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolvePort(address.port);
-        else rejectPort(new Error('could not read the port of a loopback listener'));
-      });
-    });
-  });
 }
 
 async function fileSize(path: string): Promise<number> {

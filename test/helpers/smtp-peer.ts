@@ -10,7 +10,9 @@
  * await peer.close();
  * ```
  *
- * Plain SMTP only (no TLS, STARTTLS not offered), so AUTH runs in clear text: loopback only.
+ * Plain SMTP by default (STARTTLS not offered), so AUTH runs in clear text: loopback only. With
+ * `tls` (a key and certificate, e.g. from `createTestPki()`), STARTTLS is offered — or accepted
+ * without being advertised, with `hideStartTls`, as after a downgrade that strips it from EHLO.
  */
 import type { AddressInfo } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
@@ -22,6 +24,15 @@ export interface SmtpPeerOptions {
   auth?: { user: string; pass: string };
   /** Default 127.0.0.1. */
   host?: string;
+  /** Offer STARTTLS with this key and certificate chain (PEM). Default: STARTTLS disabled. */
+  tls?: { key: string; cert: string };
+  /** With `tls`: accept STARTTLS but leave it out of the EHLO reply. */
+  hideStartTls?: boolean;
+  /**
+   * Called with each accepted message after it is recorded and before the 250 reply is sent (e.g.
+   * to SIGKILL the sending process between the server's acceptance and the client learning of it).
+   */
+  onAccept?: (message: ReceivedMessage) => void | Promise<void>;
 }
 
 /** One message the server accepted. */
@@ -33,6 +44,8 @@ export interface ReceivedMessage {
   user: string | undefined;
   /** The message exactly as received after DATA. */
   raw: Buffer;
+  /** Whether the session was upgraded to TLS (STARTTLS) before the message. */
+  secure: boolean;
   parsed: ParsedMail;
 }
 
@@ -49,6 +62,8 @@ export interface SmtpPeer {
   readonly messages: ReceivedMessage[];
   /** Failed AUTH attempts, for asserting that a client tried. */
   readonly authFailures: number;
+  /** Every AUTH attempt, failed or not, for asserting that a client sent no credentials. */
+  readonly authAttempts: number;
   /**
    * Rejects the next `n` messages with `code` and `message` — after DATA (`'data'`, default: the
    * whole message refused) or at RCPT TO (`'rcpt'`: the next `n` recipients refused).
@@ -72,12 +87,14 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
   const messages: ReceivedMessage[] = [];
   const pending: Record<RejectStage, Array<{ code: number; message: string }>> = { data: [], rcpt: [] };
   let authFailures = 0;
+  let authAttempts = 0;
   let server: SMTPServer | undefined;
   let port = 0;
 
   const options: SMTPServerOptions = {
     secure: false,
-    disabledCommands: opts.auth === undefined ? ['STARTTLS', 'AUTH'] : ['STARTTLS'],
+    disabledCommands: [...(opts.tls === undefined ? ['STARTTLS'] : []), ...(opts.auth === undefined ? ['AUTH'] : [])],
+    ...(opts.tls === undefined ? {} : { key: opts.tls.key, cert: opts.tls.cert, hideSTARTTLS: opts.hideStartTls ?? false }),
     authOptional: opts.auth === undefined,
     authMethods: ['PLAIN', 'LOGIN'],
     allowInsecureAuth: true,
@@ -86,6 +103,7 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
     closeTimeout: 100,
     size: 25 * 1024 * 1024,
     onAuth(auth, _session, callback) {
+      authAttempts++;
       if (opts.auth !== undefined && auth.username === opts.auth.user && auth.password === opts.auth.pass) {
         callback(null, { user: auth.username });
         return;
@@ -110,14 +128,19 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
         const raw = Buffer.concat(chunks);
         simpleParser(raw).then(
           (parsed) => {
-            messages.push({
+            const message: ReceivedMessage = {
               mailFrom: session.envelope.mailFrom === false ? null : session.envelope.mailFrom.address,
               rcptTo: session.envelope.rcptTo.map((r) => r.address),
               user: typeof session.user === 'string' ? session.user : undefined,
               raw,
+              secure: session.secure === true,
               parsed,
-            });
-            callback(null, 'Queued');
+            };
+            messages.push(message);
+            Promise.resolve(opts.onAccept?.(message)).then(
+              () => callback(null, 'Queued'),
+              () => callback(null, 'Queued'),
+            );
           },
           (err: unknown) => callback(smtpError(554, `test peer could not parse the message: ${String(err)}`)),
         );
@@ -157,6 +180,9 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
     messages,
     get authFailures() {
       return authFailures;
+    },
+    get authAttempts() {
+      return authAttempts;
     },
     rejectNext(n, code, message, stage = 'data') {
       for (let i = 0; i < n; i++) pending[stage].push({ code, message });
