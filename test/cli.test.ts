@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
+import { probes as registry } from '../probes/index.js';
 import { ProbeResult } from '../src/probe/contract.js';
 import { createCertificate, pemChain } from './helpers/tls-certs.js';
 import { startRedisServer } from './helpers/redis-server.js';
@@ -92,6 +93,15 @@ describe('vigil CLI', () => {
     expect(one.code).toBe(2);
   });
 
+  it('run-once --json is --format json', async () => {
+    const file = writeConfig('alias', `["127.0.0.1:${deadPort}"]`);
+    const strip = (out: string) => JSON.stringify(JSON.parse(out), (k, v) => (['runId', 'scheduledFor', 'startedAt', 'finishedAt'].includes(k) ? '-' : v));
+    const [json, format] = [await cli('run-once', '--config', file, '--json'), await cli('run-once', '--config', file, '--format', 'json')];
+    expect([json.code, format.code]).toEqual([2, 2]);
+    expect(strip(format.out)).toBe(strip(json.out));
+    expect(JSON.parse(format.out).results[0].findings[0].outcome).toBe('unknown');
+  });
+
   it('run-once --probe refuses a probe that is not enabled', async () => {
     const file = writeConfig('probe', `["127.0.0.1:${deadPort}"]`);
     const { code, err } = await cli('run-once', '--config', file, '--probe', 'nope');
@@ -113,7 +123,9 @@ describe('vigil CLI', () => {
   it('config check accepts the embedded defaults', async () => {
     const { code, out } = await cli('config', 'check');
     expect(code).toBe(0);
-    expect(out).toContain('vigil.example.yaml: OK — 3 probe(s) enabled, 1 target(s), 3 control(s)');
+    // Every registered probe is enabled by default; the example config has one TLS target; the catalog is the shipped one.
+    const catalogControls = (readFileSync(path.join(root, 'config/controls.yaml'), 'utf8').match(/^ {2}- id: /gm) ?? []).length;
+    expect(out).toContain(`vigil.example.yaml: OK — ${registry.length} probe(s) enabled, 1 target(s), ${catalogControls} control(s)`);
   });
 
   it('probes lists each probe with its controls, schedule and permissions', async () => {

@@ -6,9 +6,9 @@ import type { LoadedConfig } from '../config/load.js';
 import { enqueueSnapshotEmail, EMAIL_QUEUE, type EmailJobData } from '../notify/email-queue.js';
 import { addDays, dayOf, lastClosableDay } from '../posture/days.js';
 import { configuredUnits } from '../probe/units.js';
-import { describeLocation, openRedis, RedisUnavailableError, type RedisLocation } from '../queue/connection.js';
-import { formatArchiveReport, publicKeyFromPrivate, readArchiveText, rebuildInputs, verifyArchive } from '../store/archive.js';
-import { DayCloser } from '../store/day-close.js';
+import { externalRedisSettings, keyPrefix, openRedis, pingAtStart, type RedisLocation } from '../queue/connection.js';
+import { checkSnapshotText, formatArchiveReport, publicKeyFromPrivate, readArchiveText, rebuildInputs, verifyArchive } from '../store/archive.js';
+import { DayCloser, SnapshotIntegrityError } from '../store/day-close.js';
 import { EmbeddedRedisAlreadyRunningError, startEmbeddedRedis } from '../store/embedded-redis.js';
 import { StateStore } from '../store/state.js';
 import type { CliIo } from './main.js';
@@ -21,7 +21,9 @@ async function openStore(loaded: LoadedConfig, log: Logger): Promise<{ client: R
   const { config } = loaded;
   let location: RedisLocation;
   let stopEmbedded: (() => Promise<void>) | undefined;
-  if (config.redis.url) location = { url: config.redis.url };
+  // url, sentinels or cluster (with ACL user and TLS), exactly as the daemon connects; else the embedded server.
+  const external = externalRedisSettings(config.redis, loaded.secrets.redisPassword, loaded.dir);
+  if (external) location = external.location;
   else {
     try {
       const embedded = await startEmbeddedRedis({ dataDir: path.resolve(config.dataDir), log });
@@ -29,16 +31,18 @@ async function openStore(loaded: LoadedConfig, log: Logger): Promise<{ client: R
       stopEmbedded = () => embedded.stop();
     } catch (err) {
       if (!(err instanceof EmbeddedRedisAlreadyRunningError)) throw err;
-      location = { path: path.resolve(config.dataDir, 'redis', 'redis.sock') };
+      // The running daemon's socket: under dataDir, or the private directory it recorded for a long dataDir.
+      location = err.connection;
     }
   }
-  const client = openRedis({ location, password: loaded.secrets.redisPassword }, 'worker', 'vigil-cli');
+  const client = openRedis(external ?? { location, password: loaded.secrets.redisPassword }, 'worker', 'vigil-cli');
   try {
-    await client.ping();
+    // Bounded: a 'worker' client retries forever, so an unreachable Redis would otherwise hang the command.
+    await pingAtStart(client, location);
   } catch (err) {
     client.disconnect();
     await stopEmbedded?.();
-    throw new RedisUnavailableError(`cannot reach Redis at ${describeLocation(location)} (${(err as Error).message}): start it, or fix redis.url`);
+    throw err;
   }
   return {
     client,
@@ -50,7 +54,7 @@ async function openStore(loaded: LoadedConfig, log: Logger): Promise<{ client: R
 }
 
 function closerFor(loaded: LoadedConfig, client: Redis, log: Logger, emailQueue: Queue<EmailJobData> | undefined): DayCloser {
-  const prefix = loaded.config.redis.prefix;
+  const prefix = keyPrefix(loaded.config.redis);
   return new DayCloser({
     redis: client,
     prefix,
@@ -78,7 +82,7 @@ export async function snapshotCommand(loaded: LoadedConfig, date: string | undef
     return 1;
   }
   const store = await openStore(loaded, log);
-  const emailQueue = loaded.config.email ? new Queue<EmailJobData>(EMAIL_QUEUE, { connection: store.client, prefix: loaded.config.redis.prefix }) : undefined;
+  const emailQueue = loaded.config.email ? new Queue<EmailJobData>(EMAIL_QUEUE, { connection: store.client, prefix: keyPrefix(loaded.config.redis) }) : undefined;
   try {
     const closer = closerFor(loaded, store.client, log, emailQueue);
     await closer.markFirstDay(now);
@@ -91,12 +95,17 @@ export async function snapshotCommand(loaded: LoadedConfig, date: string | undef
     }
     const snapshot = await closer.get(day);
     if (!snapshot) {
-      io.err(`vigil: no snapshot for ${day}: the record starts later (first day ${await store.client.get(`${loaded.config.redis.prefix}:first-day`)})\n`);
+      io.err(`vigil: no snapshot for ${day}: the record starts later (first day ${await store.client.get(`${keyPrefix(loaded.config.redis)}:first-day`)})\n`);
       return 1;
     }
     const fresh = outcomes.some((o) => o.day === day && o.result === 'closed');
     io.out(`${day}: ${fresh ? 'published' : 'already published'} — ${snapshot.counts.green} green, ${snapshot.counts.red} red, ${snapshot.counts.unknown} unknown; sha256 ${snapshot.hash}\n`);
     return 0;
+  } catch (err) {
+    // A withheld snapshot (forged in Redis, planted in the archive): the closer logged which and why.
+    if (!(err instanceof SnapshotIntegrityError)) throw err;
+    io.err(`vigil: ${err.message}\n`);
+    return 1;
   } finally {
     await emailQueue?.close();
     await store.close();
@@ -123,7 +132,16 @@ export async function rebuildCommand(loaded: LoadedConfig, io: CliIo, log: Logge
   const signingKey = loaded.secrets.signingKey;
   const snapshots = await rebuildInputs(dir, signingKey ? { publicKeyPem: publicKeyFromPrivate(signingKey) } : {});
   const texts: string[] = [];
-  for (const s of snapshots) texts.push((await readArchiveText(dir, s.date)) ?? '');
+  for (const s of snapshots) {
+    const text = (await readArchiveText(dir, s.date)) ?? '';
+    // The restored bytes are served as they are: they must pass the same check as any stored snapshot.
+    const check = checkSnapshotText(text, { date: s.date, ...(signingKey ? { publicKeyPem: signingKey } : {}) });
+    if (!check.ok) {
+      io.err(`vigil: ${s.date}.json cannot be restored: ${check.detail}\n`);
+      return 1;
+    }
+    texts.push(text);
+  }
   const store = await openStore(loaded, log);
   try {
     await closerFor(loaded, store.client, log, undefined).restore(snapshots, texts);

@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import type { ProbeResult } from '../probe/contract.js';
 import { runProbe } from '../probe/runner.js';
-import { configuredUnits, evidenceFor, splitByConfiguration } from '../probe/units.js';
-import { controlStatus, type ControlStatus } from '../posture/status.js';
+import { configuredUnits, splitByConfiguration, type ScheduledUnit } from '../probe/units.js';
+import { controlStatus, type ControlStatus, type ProbeEvidence } from '../posture/status.js';
 
 /** The single JSON document `vigil run-once --json` prints. */
 export interface RunOnceReport {
@@ -31,7 +31,7 @@ export async function runOnce(loaded: LoadedConfig, opts: { probe?: string | und
           params: unit.configured.params,
           runId: `${unit.configured.probe.id}|${unit.target.name}|once-${slot.getTime()}`,
           scheduledFor: slot,
-          timeoutMs: timeoutSeconds * 1000,
+          timeoutMs: unit.target.timeoutMs ?? timeoutSeconds * 1000,
           log: opts.log.child({ probe: unit.configured.probe.id, target: unit.target.name, attempt }),
           now,
         });
@@ -41,7 +41,7 @@ export async function runOnce(loaded: LoadedConfig, opts: { probe?: string | und
     }),
   );
   const latest = new Map(results.map((r) => [`${r.probe}|${r.target}`, r]));
-  const evidence = evidenceFor(loaded, units, latest);
+  const evidence = freshEvidence(loaded, units, latest);
   const at = now();
   // With --probe, only the controls it evidences, judged on that probe. Without it, every control
   // with a configured target is judged; the rest are listed as not configured.
@@ -60,6 +60,21 @@ export async function runOnce(loaded: LoadedConfig, opts: { probe?: string | und
     }
   }
   return { results, controls };
+}
+
+/**
+ * As evidenceFor (src/probe/units.ts), for results this run has just produced: they cannot be
+ * stale, so no probe's schedule interval is read. Working that interval out of a cron expression
+ * (cron-parser walks a year of firings) is the dearest part of a config — a CI gate need not pay it.
+ */
+function freshEvidence(loaded: LoadedConfig, units: readonly ScheduledUnit[], latest: ReadonlyMap<string, ProbeResult>): ProbeEvidence[] {
+  const probeIds = new Set(loaded.catalog.controls.flatMap((c) => c.probes));
+  return [...probeIds].map((id) => ({
+    probe: id,
+    enabled: loaded.probes.has(id),
+    intervalMs: Number.POSITIVE_INFINITY,
+    targets: units.filter((u) => u.configured.probe.id === id).map((u) => ({ target: u.target.name, result: latest.get(`${id}|${u.target.name}`) })),
+  }));
 }
 
 /** 0 when every reported control is green, 1 when any is red, 2 when none is red but some is unknown (or nothing ran). */
