@@ -9,11 +9,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   githubApiStats,
   githubClient,
+  GithubOriginError,
   GithubPermissionError,
   GithubResponseError,
   NotFoundError,
@@ -21,9 +23,14 @@ import {
   resetGithubClientState,
   type GithubClientOptions,
 } from '../src/clients/github.js';
+import { ConfigError, loadConfigText } from '../src/config/load.js';
 import { GithubTarget } from '../src/config/schema.js';
+import { collectBranchProtection } from '../probes/github-branch-protection/collect.js';
+import { probe as branchProtection } from '../probes/github-branch-protection/probe.js';
 import { MalformedResponseError, PermissionError, TransientError } from '../src/probe/errors.js';
+import { runProbe } from '../src/probe/runner.js';
 import { startGithubPeer, type GithubPeer } from './helpers/github-peer.js';
+import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 
 const log = pino({ level: 'silent' });
 const Org = z.looseObject({ login: z.string(), two_factor_requirement_enabled: z.boolean().optional() });
@@ -34,7 +41,7 @@ let peer: GithubPeer;
 let tmp: string;
 
 function target(name: string, extra: Record<string, unknown> = {}): GithubTarget {
-  return GithubTarget.parse({ name, org: 'acme', apiUrl: peer.apiUrl, auth: { token: { env: 'GH_TOKEN' } }, ...extra });
+  return GithubTarget.parse({ name, org: 'acme', apiUrl: peer.apiUrl, allowInsecureHttp: true, auth: { token: { env: 'GH_TOKEN' } }, ...extra });
 }
 function client(t: GithubTarget, opts: Partial<GithubClientOptions> = {}) {
   return githubClient(t, { signal: new AbortController().signal, log, env, minSpacingMs: 0, retryDelayMs: 20, ...opts });
@@ -297,6 +304,16 @@ describe('GraphQL', () => {
     );
   });
 
+  it('GitHub\'s "Something went wrong while executing your query" (a GraphQL timeout on its side) is transient', async () => {
+    peer.respondNext(/graphql$/, {
+      status: 200,
+      body: { data: null, errors: [{ message: 'Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug. Please include `0000:1234` when reporting this issue.' }] },
+    });
+    const err = await client(target('gql-timeout')).graphql('query { viewer { login } }', {}, z.unknown()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientError);
+    expect(peer.count('graphql')).toBe(1);
+  });
+
   it('a RATE_LIMITED GraphQL answer with a distant reset is a TransientError', async () => {
     peer.respondNext(/graphql$/, {
       status: 200,
@@ -320,7 +337,7 @@ describe('GitHub App auth', () => {
     try {
       appPeer.addOrg({ login: 'acme', members: [] });
       appPeer.addApp({ appId: 4242, installationId: 77, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string, tokenLifetimeSeconds: 3600 });
-      const t = GithubTarget.parse({ name: 'app', org: 'acme', apiUrl: appPeer.apiUrl, auth: { app: { appId: 4242, installationId: 77, privateKey: { file: keyFile } } } });
+      const t = GithubTarget.parse({ name: 'app', org: 'acme', apiUrl: appPeer.apiUrl, allowInsecureHttp: true, auth: { app: { appId: 4242, installationId: 77, privateKey: { file: keyFile } } } });
       const run = () => client(t, { now: clock }).rest('GET /orgs/{org}', { org: 'acme' }, Org);
 
       await run();
@@ -501,5 +518,142 @@ describe('the peer\'s repository model (what the branch-protection probe reads)'
       [7, 'active'],
     ]);
     await expect(gh.rest('GET /repos/{owner}/{repo}/branches/{branch}/protection', { owner: 'model', repo: 'svc-api', branch: 'release/1' }, z.unknown())).rejects.toThrow(/Branch not protected/);
+  });
+});
+
+describe('origin lock: the credential only ever goes to the configured apiUrl origin', () => {
+  let other: GithubPeer;
+  beforeAll(async () => {
+    // A second server on another port, that would accept the same token.
+    other = await startGithubPeer();
+    other.addToken(env.GH_TOKEN, { login: 'owner', orgRoles: { acme: 'owner' } });
+    other.addOrg({ login: 'acme', members: [{ login: 'mallory', twoFactor: 'disabled' }] });
+  });
+  afterAll(async () => {
+    await other?.close();
+  });
+  beforeEach(() => other.reset());
+
+  it('a Link rel="next" to another origin is refused as a run error: the other server receives nothing', async () => {
+    peer.respondNext(/^\/orgs\/acme\/members$/, {
+      status: 200,
+      body: [{ login: 'user000' }],
+      headers: { link: `<${other.apiUrl}/orgs/acme/members?filter=2fa_disabled&per_page=100&page=2>; rel="next"` },
+    });
+    const err = await client(target('link-elsewhere')).restPages('GET /orgs/{org}/members', { org: 'acme', filter: '2fa_disabled' }, User).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GithubOriginError);
+    expect(err).not.toBeInstanceOf(TransientError);
+    expect((err as GithubOriginError).refusedOrigin).toBe(other.apiUrl);
+    expect((err as Error).message).toContain(peer.apiUrl);
+    expect(other.requests).toEqual([]);
+    expect(peer.count()).toBe(1);
+  });
+
+  it('a redirect to another origin is refused the same way; one to the same origin is followed', async () => {
+    peer.respondNext(/^\/orgs\/acme$/, { status: 302, body: '', headers: { location: `${other.apiUrl}/orgs/acme` } });
+    const err = await client(target('redirect-elsewhere')).rest('GET /orgs/{org}', { org: 'acme' }, Org).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GithubOriginError);
+    expect(other.requests).toEqual([]);
+
+    peer.reset();
+    peer.respondNext(/^\/orgs\/old-name$/, { status: 301, body: '', headers: { location: `${peer.apiUrl}/orgs/acme` } });
+    const org = await client(target('redirect-same')).rest('GET /orgs/{org}', { org: 'old-name' }, Org);
+    expect(org.login).toBe('acme');
+    expect(peer.requests.map((r) => [r.path, r.status, r.login])).toEqual([
+      ['/orgs/old-name', 301, 'owner'],
+      ['/orgs/acme', 200, 'owner'],
+    ]);
+  });
+
+  it('an http:// apiUrl without allowInsecureHttp is a config error naming github[i].apiUrl; with it, accepted', () => {
+    const yaml = (extra: string) => `github:\n  - name: gh\n    org: acme\n    apiUrl: http://ghe.example.internal/api/v3\n${extra}    auth: { token: { env: GH_TOKEN } }\n`;
+    let err: unknown;
+    try {
+      loadConfigText(yaml(''), 'vigil.yaml', [branchProtection]);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/github(\[0\]|\.0)\.apiUrl: an http:\/\/ apiUrl sends the GitHub token in clear text/);
+    expect(() => GithubTarget.parse({ name: 'gh', org: 'acme', apiUrl: 'http://127.0.0.1:1', auth: { token: { env: 'T' } } })).toThrow(/allowInsecureHttp/);
+    expect(GithubTarget.parse({ name: 'gh', org: 'acme', apiUrl: 'http://127.0.0.1:1', allowInsecureHttp: true, auth: { token: { env: 'T' } } }).apiUrl).toBe('http://127.0.0.1:1');
+    expect(() => GithubTarget.parse({ name: 'gh', org: 'acme', apiUrl: 'ftp://ghe.example.internal', allowInsecureHttp: true, auth: { token: { env: 'T' } } })).toThrow(/https/);
+  });
+});
+
+describe('throttling shared through Redis: three replicas sweeping one org trip no secondary limit', () => {
+  let redis: TestRedisServer;
+  let limited: GithubPeer;
+  const replicas: Redis[] = [];
+  const SWEEP_TOKEN = 'ghp_replica_sweep_0005';
+  const sweepTarget = (): GithubTarget =>
+    GithubTarget.parse({ name: 'replicas', org: 'fleet', apiUrl: limited.apiUrl, allowInsecureHttp: true, auth: { token: { env: 'GH_SWEEP' } } });
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    // GitHub's concurrency limit, scaled down to the per-credential limit the clients use (and
+    // below three, so that three replicas each sending one request at a time would trip it too).
+    limited = await startGithubPeer({ latencyMs: 15, secondaryLimit: { maxInFlight: 2, retryAfterSeconds: 1 } });
+    limited.addToken(SWEEP_TOKEN, { login: 'sweeper', orgRoles: { fleet: 'owner' } });
+    limited.addOrg({
+      login: 'fleet',
+      // Explicit repos below are read in batches of 50: many GraphQL requests at once per replica.
+      repos: Array.from({ length: 400 }, (_, i) => ({ name: `svc-${String(i).padStart(3, '0')}`, ...(i % 5 === 0 ? {} : { rulesets: [] }) })),
+    });
+  });
+  afterAll(async () => {
+    for (const r of replicas) r.disconnect();
+    await limited?.close();
+    await redis?.stop();
+  });
+  beforeEach(() => limited.reset());
+
+  /** Three sweeps at once, each through its own client as a replica would hold it. */
+  async function threeSweeps(redisFor: (i: number) => Redis | undefined) {
+    const spec = { ...sweepTarget(), org: undefined, repos: Array.from({ length: 400 }, (_, i) => `fleet/svc-${String(i).padStart(3, '0')}`) };
+    const params = branchProtection.params.parse({});
+    const clients = [0, 1, 2].map((i) => {
+      // Replicas share no process: each client starts from fresh process-local state, so only Redis can coordinate them.
+      resetGithubClientState();
+      return githubClient(spec, { signal: new AbortController().signal, log, env: { GH_SWEEP: SWEEP_TOKEN }, redis: redisFor(i), concurrency: 2, minSpacingMs: 0 });
+    });
+    return Promise.allSettled(clients.map((gh) => collectBranchProtection(gh, spec, params)));
+  }
+
+  it('clustered on one Redis: never more than 2 in flight across the three, zero refusals, every repository judged', async () => {
+    for (let i = 0; i < 3; i++) replicas.push(new Redis(redis.url, { maxRetriesPerRequest: null }));
+    const sweeps = await threeSweeps((i) => replicas[i]);
+    expect(limited.secondaryRefusals).toBe(0);
+    expect(limited.peakInFlightPerCredential).toBe(2);
+    expect(sweeps.map((o) => (o.status === 'fulfilled' ? o.value.repos.length : o.reason))).toEqual([400, 400, 400]);
+    expect(limited.count('graphql')).toBe(3 * 8);
+    expect(limited.invalidQueries).toEqual([]);
+  });
+
+  it('a run handed vigil\'s Redis (runner → ctx → client) keeps its limiter there, keyed by a hash of the credential, never the credential', async () => {
+    const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
+    replicas.push(conn);
+    const saved = process.env.GH_SWEEP;
+    process.env.GH_SWEEP = SWEEP_TOKEN;
+    try {
+      resetGithubClientState();
+      const spec = { ...sweepTarget(), org: undefined, repos: ['fleet/svc-001', 'fleet/svc-002'] };
+      const outcome = await runProbe({ probe: branchProtection, target: { name: spec.name, spec }, params: branchProtection.params.parse({}), runId: 'r', scheduledFor: new Date(), timeoutMs: 20_000, log, redis: conn });
+      expect(outcome.result.error).toBeUndefined();
+      expect(outcome.result.findings).toHaveLength(2);
+    } finally {
+      if (saved === undefined) delete process.env.GH_SWEEP;
+      else process.env.GH_SWEEP = saved;
+    }
+    const keys = await conn.keys('b_vigil-github-*');
+    expect(keys.some((k) => k.startsWith('b_vigil-github-global-'))).toBe(true);
+    expect(keys.join(' ')).not.toContain(SWEEP_TOKEN);
+    expect(keys.join(' ')).not.toContain(SWEEP_TOKEN.slice(-8));
+  });
+
+  it('the same three sweeps with process-local limiters only: the peer refuses them (the limit is real)', async () => {
+    await threeSweeps(() => undefined);
+    expect(limited.secondaryRefusals).toBeGreaterThan(0);
+    expect(limited.peakInFlightPerCredential).toBeGreaterThan(2);
   });
 });

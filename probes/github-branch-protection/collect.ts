@@ -3,10 +3,17 @@
  * GitHub's GraphQL API — one query per 100 repositories of an organisation (cursor pagination),
  * explicit `repos` batched as aliased `repository(owner, name)` fields — fetching each
  * repository's default branch, classic branch protection rules, rulesets (its own and its
- * organisation's) and the branches matching the configured patterns. REST is used only where
- * GraphQL cannot answer: a branch's `protected` flag for repositories the token is not admin of
- * (and only when the rulesets alone do not settle the verdict), and a repository's rulesets when
- * GraphQL could not represent them (e.g. an enforcement value outside GitHub's enum).
+ * organisation's), the branches matching the configured patterns and, for every judged branch,
+ * GitHub's read-level view of it: `Ref.refUpdateRule` (the classic rule that applies, shown to
+ * anyone with read access) and `Ref.rules` (rules of the active rulesets that apply). That view
+ * settles "no protection at all" and a read-only token's "no classic rule" without a request per
+ * branch. REST is used only where GraphQL cannot answer: a branch whose read-level view came back
+ * with an error (`GET branches/{b}`), and a repository's rulesets when GraphQL could not
+ * represent them (e.g. an enforcement value outside GitHub's enum).
+ *
+ * An organisation is read from both ends at once (names ascending and descending, until the two
+ * walks meet), explicit repositories in concurrent batches, and the per-repository follow-ups
+ * concurrently: the client's per-credential limit is what bounds requests in flight.
  *
  * Nothing partial is used silently: a repository whose GraphQL answer carries errors is read
  * again through REST (rulesets) or reported in `unreadableRepos` with the reason.
@@ -31,13 +38,16 @@ const REPOS_PER_BATCH = 50;
 // GraphQL: the fields read of each repository. Every name here is GitHub's (validated against
 // its public schema in the tests).
 
+/** What is read of each judged branch: GitHub's read-level view of its protection. */
+const REF_FIELDS = 'name refUpdateRule { pattern } rules(first: 1) { totalCount }';
+
 /** `refs(…)` aliases, one per configured branch pattern, searching by the pattern's literal prefix. */
 function refsFields(patterns: readonly string[], n: number): string {
   return patterns
     .map((p, i) => {
       const prefix = /^[^*?[\]{}\\]*/.exec(p)?.[0] ?? '';
       const query = prefix === '' ? '' : `, query: ${JSON.stringify(prefix)}`;
-      return `refs${i}: refs(refPrefix: "refs/heads/"${query}, first: ${n}) { pageInfo { hasNextPage } nodes { name } }`;
+      return `refs${i}: refs(refPrefix: "refs/heads/"${query}, first: ${n}) { pageInfo { hasNextPage } nodes { ${REF_FIELDS} } }`;
     })
     .join('\n');
 }
@@ -45,7 +55,7 @@ function refsFields(patterns: readonly string[], n: number): string {
 function repoFields(s: Sizes, patterns: readonly string[]): string {
   return `
     name nameWithOwner isArchived isDisabled isEmpty viewerPermission
-    defaultBranchRef { name }
+    defaultBranchRef { ${REF_FIELDS} }
     branchProtectionRules(first: ${s.rules}) {
       pageInfo { hasNextPage }
       nodes {
@@ -83,9 +93,10 @@ function repoFields(s: Sizes, patterns: readonly string[]): string {
 }
 
 const orgQuery = (s: Sizes, patterns: readonly string[]): string => `
-  query vigilBranchProtectionOrg($org: String!, $after: String) {
+  query vigilBranchProtectionOrg($org: String!, $after: String, $direction: OrderDirection!) {
     organization(login: $org) {
-      repositories(first: ${s.repos}, after: $after, orderBy: { field: NAME, direction: ASC }) {
+      repositories(first: ${s.repos}, after: $after, orderBy: { field: NAME, direction: $direction }) {
+        totalCount
         pageInfo { hasNextPage endCursor }
         nodes { ${repoFields(s, patterns)} }
       }
@@ -166,17 +177,23 @@ const RepoNode = z.looseObject({
   isDisabled: z.boolean(),
   isEmpty: z.boolean(),
   viewerPermission: z.string().nullable(),
-  defaultBranchRef: z.object({ name: z.string() }).nullable(),
+  defaultBranchRef: z.looseObject({ name: z.string() }).nullable(),
   branchProtectionRules: Connection(ClassicNode),
   rulesets: Connection(RulesetNode).nullable(),
 });
 type RepoNode = z.output<typeof RepoNode>;
-const RefsNode = Connection(z.object({ name: z.string() }));
+const RefsNode = Connection(z.looseObject({ name: z.string() }));
+/** A ref's read-level view: `null` where GitHub answered with an error (checked against the errors). */
+const RefView = z.object({
+  refUpdateRule: z.object({ pattern: z.string() }).nullable(),
+  rules: z.object({ totalCount: z.number().int().min(0) }).nullable(),
+});
 
 const OrgAnswer = z.object({
   organization: z
     .object({
       repositories: z.object({
+        totalCount: z.number().int().min(0),
         pageInfo: z.object({ hasNextPage: z.boolean(), endCursor: z.string().nullable() }),
         nodes: z.array(z.unknown()),
       }),
@@ -262,7 +279,7 @@ function actorType(a: z.output<typeof BypassNode>): string {
 }
 
 /** A GraphQL ruleset as the observation holds it, or why it cannot be used. */
-function rulesetFromGraphql(fullName: string, n: z.output<typeof RulesetNode>, admin: boolean): Ruleset | string {
+function rulesetFromGraphql(fullName: string, n: z.output<typeof RulesetNode>): Ruleset | string {
   const source: Ruleset['source'] = n.source.__typename === 'Repository' ? 'repository' : 'organization';
   if (n.databaseId === null) return `ruleset "${n.name}" has no id`;
   if (n.rules === null || n.rules.nodes.some((r) => r === null)) return `the rules of ruleset "${n.name}" could not be read`;
@@ -284,9 +301,9 @@ function rulesetFromGraphql(fullName: string, n: z.output<typeof RulesetNode>, a
     rules.push(rule);
   }
   const bypass: Ruleset['bypass'] =
-    // An empty list is only trusted from a token that administers the repository: GitHub may hide
-    // bypass actors from others without an error, and an unseen bypass must not pass as "admins bound".
-    n.bypassActors === null || n.bypassActors.nodes.some((a) => a === null) || (!admin && n.bypassActors.nodes.length === 0)
+    // GitHub withholds bypass actors from tokens that may not edit the ruleset by answering null
+    // (REST: no `bypass_actors` field). A list it did show is its answer, even empty, whoever asked.
+    n.bypassActors === null || n.bypassActors.nodes.some((a) => a === null)
       ? { readable: false, reason: bypassReason(fullName, source, n.name) }
       : {
           readable: true,
@@ -315,28 +332,55 @@ function overflows(raw: Record<string, unknown>, n: RepoNode, patterns: readonly
   return patterns.some((_, i) => RefsNode.safeParse(raw[`refs${i}`]).data?.pageInfo.hasNextPage === true);
 }
 
+/** GitHub's read-level view of one branch: whether a classic rule applies, and how many active ruleset rules do. */
+interface BranchView {
+  classicRule: boolean;
+  rulesetRules: number;
+}
+
 /** What the sweep read of one repository, before the REST fallbacks. */
 type Read =
   | { kind: 'skip'; why: 'archived' | 'disabled'; fullName: string }
-  | { kind: 'repo'; repo: RepoObservation; rulesetsViaRest: boolean; admin: boolean }
+  | {
+      kind: 'repo';
+      repo: RepoObservation;
+      rulesetsViaRest: boolean;
+      /** Per judged branch; absent where GraphQL answered the view with an error (REST decides then). */
+      views: Record<string, BranchView>;
+    }
   | { kind: 'overflow'; fullName: string }
   | { kind: 'unreadable'; fullName: string; reason: string };
 
+/** Whether an error sits inside a ref's read-level view (`…refUpdateRule…` or `…rules…` of a judged ref). */
+function inRefView(path: Array<string | number>): boolean {
+  if (path[0] === 'defaultBranchRef') return path[1] === 'refUpdateRule' || path[1] === 'rules';
+  return typeof path[0] === 'string' && /^refs\d+$/.test(path[0]) && path[1] === 'nodes' && typeof path[2] === 'number' && (path[3] === 'refUpdateRule' || path[3] === 'rules');
+}
+
+/** A ref's view, or undefined when GitHub answered it with an error or without the fields. */
+function branchView(ref: unknown, errors: GithubGraphqlError[], prefix: Array<string | number>): BranchView | undefined {
+  if (errorsUnder(errors, prefix).length > 0) return undefined;
+  const parsed = RefView.safeParse(ref);
+  if (!parsed.success || parsed.data.rules === null) return undefined;
+  return { classicRule: parsed.data.refUpdateRule !== null, rulesetRules: parsed.data.rules.totalCount };
+}
+
 /**
  * One repository of a GraphQL answer. `errors` are those whose path lies inside it (relative to
- * the repository node). Errors inside `rulesets` send the rulesets to REST; any other error makes
- * the repository unreadable.
+ * the repository node). Errors inside `rulesets` send the rulesets to REST; errors inside a
+ * branch's read-level view leave that branch to REST; any other error makes the repository
+ * unreadable.
  */
 function readRepo(raw: unknown, errors: GithubGraphqlError[], patterns: readonly string[], fallbackName: string, allowOverflow: boolean): Read {
-  const relPaths = errors.map((e) => e.path);
   const name = (raw as { nameWithOwner?: unknown } | null)?.nameWithOwner;
   const fullName = typeof name === 'string' ? name : fallbackName;
-  const outsideRulesets = errors.filter((_, i) => relPaths[i]?.[0] !== 'rulesets');
-  if (raw === null || raw === undefined || outsideRulesets.length > 0) {
-    const why = (outsideRulesets[0] ?? errors[0])?.message ?? 'GitHub answered nothing for it';
+  const rulesetErrors = errors.filter((e) => e.path[0] === 'rulesets');
+  const elsewhere = errors.filter((e) => e.path[0] !== 'rulesets' && !inRefView(e.path));
+  if (raw === null || raw === undefined || elsewhere.length > 0) {
+    const why = (elsewhere[0] ?? errors[0])?.message ?? 'GitHub answered nothing for it';
     return { kind: 'unreadable', fullName, reason: `GitHub answered with an error: ${why}` };
   }
-  const rulesetsViaRest = errors.length > 0;
+  const rulesetsViaRest = rulesetErrors.length > 0;
   const parsed = RepoNode.safeParse(rulesetsViaRest ? { ...(raw as object), rulesets: null } : raw);
   if (!parsed.success) return { kind: 'unreadable', fullName, reason: `GitHub's answer for it was malformed (${parsed.error.issues[0]?.message ?? 'unexpected shape'})` };
   const n = parsed.data;
@@ -360,7 +404,7 @@ function readRepo(raw: unknown, errors: GithubGraphqlError[], patterns: readonly
     if (n.rulesets === null) return { kind: 'unreadable', fullName: n.nameWithOwner, reason: 'its rulesets could not be read' };
     const list: Ruleset[] = [];
     for (const r of n.rulesets.nodes) {
-      const rs = r === null ? 'a ruleset could not be read' : rulesetFromGraphql(n.nameWithOwner, r, admin);
+      const rs = r === null ? 'a ruleset could not be read' : rulesetFromGraphql(n.nameWithOwner, r);
       if (typeof rs === 'string') return { kind: 'unreadable', fullName: n.nameWithOwner, reason: rs };
       list.push(rs);
     }
@@ -369,22 +413,29 @@ function readRepo(raw: unknown, errors: GithubGraphqlError[], patterns: readonly
 
   const defaultBranch = n.defaultBranchRef?.name ?? null;
   const branches: string[] = [];
+  const views: Record<string, BranchView> = {};
   if (!n.isEmpty && defaultBranch !== null) {
     branches.push(defaultBranch);
+    const view = branchView(n.defaultBranchRef, errors, ['defaultBranchRef']);
+    if (view) views[defaultBranch] = view;
     const parsedRefs = patterns.map((_, i) => RefsNode.safeParse((raw as Record<string, unknown>)[`refs${i}`]));
     // Branches matching a configured pattern are never dropped silently: an unreadable list makes the repository unreadable.
     if (parsedRefs.some((r) => !r.success || r.data === null || r.data === undefined)) {
       return { kind: 'unreadable', fullName: n.nameWithOwner, reason: 'its branches matching the configured patterns could not be listed' };
     }
-    const refs = parsedRefs.flatMap((r) => r.data?.nodes ?? []);
-    for (const ref of refs) {
-      if (ref && !branches.includes(ref.name) && patterns.some((p) => fnmatchBranch(p, ref.name))) branches.push(ref.name);
-    }
+    parsedRefs.forEach((r, i) => {
+      r.data?.nodes.forEach((ref, j) => {
+        if (!ref || branches.includes(ref.name) || !patterns.some((p) => fnmatchBranch(p, ref.name))) return;
+        branches.push(ref.name);
+        const v = branchView(ref, errors, [`refs${i}`, 'nodes', j]);
+        if (v) views[ref.name] = v;
+      });
+    });
   }
   return {
     kind: 'repo',
-    admin,
     rulesetsViaRest,
+    views,
     repo: { fullName: n.nameWithOwner, defaultBranch, empty: n.isEmpty, branches, classic, rulesets },
   };
 }
@@ -461,48 +512,65 @@ async function rulesetsViaRest(gh: GithubClient, fullName: string): Promise<Repo
 
 const RestBranch = z.looseObject({ name: z.string(), protected: z.boolean() });
 
-/**
- * For a repository whose classic protection the token may not read: GitHub's `protected` flag of
- * each branch the rulesets alone do not settle (`GET /repos/{o}/{r}/branches/{b}`, read access).
- * `protected: false` proves there is no classic rule; `true` leaves it open.
- */
-async function fillRestProtected(gh: GithubClient, repo: RepoObservation, params: Params): Promise<void> {
-  const findings = evaluateBranchProtection({ repos: [repo], skipped: { archived: [], disabled: [] }, unreadableRepos: [] }, params);
-  const open = repo.branches.filter((b) => findings.find((f) => f.resource === `${repo.fullName}@${b}`)?.outcome === 'unknown');
-  if (open.length === 0) return;
-  const [owner, name] = repo.fullName.split('/') as [string, string];
-  for (const branch of open) {
-    try {
-      const b = await gh.rest('GET /repos/{owner}/{repo}/branches/{branch}', { owner, repo: name, branch }, RestBranch);
-      (repo.restProtected ??= {})[branch] = b.protected;
-    } catch (err) {
-      // Unreadable here too: the branch stays unknown, with the classic reason already recorded.
-      if (!(err instanceof GithubResponseError) && !(err instanceof GithubPermissionError)) throw err;
-    }
+/** GitHub's REST read-level answer for one branch (`protected`: by a classic rule or a ruleset), or undefined when unreadable. */
+async function restBranchProtected(gh: GithubClient, fullName: string, branch: string): Promise<boolean | undefined> {
+  const [owner, repo] = fullName.split('/') as [string, string];
+  try {
+    return (await gh.rest('GET /repos/{owner}/{repo}/branches/{branch}', { owner, repo, branch }, RestBranch)).protected;
+  } catch (err) {
+    // Unreadable here too: the branch stays as the rest of the observation leaves it.
+    if (!(err instanceof GithubResponseError) && !(err instanceof GithubPermissionError)) throw err;
+    return undefined;
   }
 }
 
 /**
- * For a token that reads classic rules: before a branch is failed as having no protection at all,
- * ask GitHub's read-level branch endpoint. If GitHub says the branch is protected, the rule list
- * the token got was incomplete (e.g. a fine-grained token without Administration: read): classic
- * protection becomes unreadable and the branch unknown — never a wrong fail.
+ * Applies GitHub's read-level view of each judged branch (read in the sweep's GraphQL query;
+ * `GET branches/{b}` only for a branch whose view GraphQL answered with an error):
+ *
+ * - classic rules unreadable (the token does not administer the repository): a branch GitHub
+ *   shows no classic rule on (`refUpdateRule: null`, or REST `protected: false`) is judged on its
+ *   rulesets alone;
+ * - a branch that what the token read leaves wholly unprotected fails only if GitHub's view
+ *   agrees. If GitHub reports a classic rule or active ruleset rules on it, the token's read was
+ *   incomplete (e.g. a fine-grained token without Administration: read): that part becomes
+ *   unreadable and the branch unknown — never a wrong fail.
  */
-async function confirmUnprotected(gh: GithubClient, repo: RepoObservation): Promise<void> {
-  if (!repo.classic.readable || repo.empty) return;
-  const [owner, name] = repo.fullName.split('/') as [string, string];
+async function settleWithBranchViews(gh: GithubClient, read: Extract<Read, { kind: 'repo' }>, params: Params): Promise<void> {
+  const { repo, views } = read;
+  if (repo.empty) return;
+  if (!repo.classic.readable) {
+    for (const b of repo.branches) {
+      const v = views[b];
+      if (v) (repo.branchProtected ??= {})[b] = v.classicRule;
+    }
+    const missing = repo.branches.filter((b) => !views[b]);
+    if (missing.length > 0) {
+      // REST only where GraphQL gave no view and the verdict stays open without one.
+      const findings = evaluateBranchProtection({ repos: [repo], skipped: { archived: [], disabled: [] }, unreadableRepos: [] }, params);
+      const open = missing.filter((b) => findings.find((f) => f.resource === `${repo.fullName}@${b}`)?.outcome === 'unknown');
+      const answers = await Promise.all(open.map((b) => restBranchProtected(gh, repo.fullName, b)));
+      open.forEach((b, i) => {
+        const p = answers[i];
+        if (p !== undefined) (repo.branchProtected ??= {})[b] = p;
+      });
+    }
+  }
   for (const branch of repo.branches) {
     if (isProtected(effectivePolicy(repo, branch))) continue;
-    let reported: boolean;
-    try {
-      reported = (await gh.rest('GET /repos/{owner}/{repo}/branches/{branch}', { owner, repo: name, branch }, RestBranch)).protected;
-    } catch (err) {
-      if (!(err instanceof GithubResponseError) && !(err instanceof GithubPermissionError)) throw err;
-      continue;
+    let view = views[branch];
+    if (!view && repo.classic.readable) {
+      const p = await restBranchProtected(gh, repo.fullName, branch);
+      // REST does not say by what: "protected" is taken as a classic rule the token cannot see.
+      if (p !== undefined) view = { classicRule: p, rulesetRules: 0 };
     }
-    (repo.restProtected ??= {})[branch] = reported;
-    if (reported) {
-      repo.classic = { readable: false, reason: `GitHub reports ${repo.fullName}@${branch} protected but the token sees no rule for it (needs Administration: read)` };
+    if (!view) continue;
+    if (view.classicRule && repo.classic.readable) {
+      repo.classic = { readable: false, reason: `GitHub reports ${repo.fullName}@${branch} protected by a classic rule but the token sees none (needs Administration: read)` };
+      return;
+    }
+    if (view.rulesetRules > 0 && repo.rulesets.readable) {
+      repo.rulesets = { readable: false, reason: `GitHub reports active ruleset rules on ${repo.fullName}@${branch} that the rulesets the token read do not account for` };
       return;
     }
   }
@@ -521,71 +589,129 @@ export function selectedByGlobs(target: Pick<GithubTarget, 'include' | 'exclude'
   return target.include.some((g) => globMatches(g, name)) && !target.exclude.some((g) => globMatches(g, name));
 }
 
+type Direction = 'ASC' | 'DESC';
+
+/**
+ * Every repository of an organisation, read from both ends of the name order at once: one walk
+ * ascending, one descending (started once the first page says there is more than one), each
+ * following its own cursors, until the walks meet — a repository seen by both, or a walk reaching
+ * the end of the list; counts are never trusted to end a walk, so a repository created or deleted
+ * mid-sweep cannot make one go unread. Up to three pages are read by one walk. Costs one request
+ * per 100 repositories plus at most one (where the walks meet), in about half the time of one
+ * walk. Returns the reads in ascending order.
+ */
+async function sweepOrg(gh: GithubClient, target: GithubTarget, org: string, patterns: readonly string[]): Promise<{ reads: Read[]; unreadable?: string }> {
+  const query = orgQuery(SWEEP, patterns);
+  const seen = new Map<string, Direction>();
+  const reads: Record<Direction, Read[]> = { ASC: [], DESC: [] };
+  const inFlight: Record<Direction, Promise<unknown> | undefined> = { ASC: undefined, DESC: undefined };
+  let met = false;
+  let total = 0;
+
+  /** One page of one walk; false when the organization itself could not be read. */
+  async function page(direction: Direction, after: string | null): Promise<{ next: string | null } | { missing: string }> {
+    const request = gh.graphqlPartial(query, { org, after, direction }, OrgAnswer);
+    inFlight[direction] = request.catch(() => undefined);
+    const { data, errors } = await request;
+    inFlight[direction] = undefined;
+    if (data.organization === null) return { missing: errorsUnder(errors, [])[0]?.message ?? errors[0]?.message ?? 'not found' };
+    const list = data.organization.repositories;
+    total = Math.max(total, list.totalCount);
+    // An error on the list itself (not on one repository) leaves the page incomplete: nothing is judged from it.
+    const listErrors = errors.filter((e) => e.path.length <= 3 || e.path[2] !== 'nodes' || typeof e.path[3] !== 'number');
+    if (listErrors.length > 0) {
+      throw new GithubResponseError(`GitHub could not list the repositories of ${org}: ${listErrors[0]?.message ?? ''}`, { status: 200, route: 'POST /graphql' });
+    }
+    list.nodes.forEach((raw, i) => {
+      const name = (raw as { name?: unknown } | null)?.name;
+      const key = typeof name === 'string' ? name.toLowerCase() : `${direction}:${after ?? ''}:${i}`;
+      const by = seen.get(key);
+      if (by !== undefined) {
+        if (by !== direction) met = true;
+        return;
+      }
+      seen.set(key, direction);
+      if (typeof name === 'string' && !selectedByGlobs(target, name)) return;
+      reads[direction].push(readRepo(raw, errorsUnder(errors, ['organization', 'repositories', 'nodes', i]), patterns, `${org}/(repository ${i + 1} of a page)`, false));
+    });
+    if (!list.pageInfo.hasNextPage) {
+      met = true;
+      return { next: null };
+    }
+    // More pages without a cursor to reach them: the list is incomplete, so no verdict at all.
+    if (list.pageInfo.endCursor === null) throw new MalformedResponseError(`GitHub said ${org} has more repositories but gave no cursor to read them`);
+    return { next: list.pageInfo.endCursor };
+  }
+
+  async function walk(direction: Direction, after: string): Promise<void> {
+    const other: Direction = direction === 'ASC' ? 'DESC' : 'ASC';
+    let cursor: string | null = after;
+    while (!met && cursor !== null) {
+      // Close to meeting: let the other walk's page land first, it may be the one that meets.
+      const pending = inFlight[other];
+      if (pending && total - seen.size <= SWEEP.repos) {
+        await pending;
+        continue;
+      }
+      const r = await page(direction, cursor);
+      if ('missing' in r) throw new GithubResponseError(`GitHub could not read ${org} mid-sweep: ${r.missing}`, { status: 200, route: 'POST /graphql' });
+      cursor = r.next;
+    }
+  }
+
+  const first = await page('ASC', null);
+  if ('missing' in first) return { reads: [], unreadable: `the organization could not be read: ${first.missing}` };
+  // A second walk pays off from four pages on; below that it would only add a request.
+  if (first.next !== null && total <= 3 * SWEEP.repos) await walk('ASC', first.next);
+  else if (first.next !== null) {
+    const descending = (async () => {
+      const r = await page('DESC', null);
+      if ('missing' in r) throw new GithubResponseError(`GitHub could not read ${org} mid-sweep: ${r.missing}`, { status: 200, route: 'POST /graphql' });
+      if (r.next !== null) await walk('DESC', r.next);
+    })();
+    await Promise.all([walk('ASC', first.next), descending]);
+  }
+  return { reads: [...reads.ASC, ...reads.DESC.reverse()] };
+}
+
+/** The follow-ups of one read: a full re-read of an overflowing repository, REST rulesets, branch views. */
+async function settle(gh: GithubClient, read: Read, patterns: readonly string[], params: Params): Promise<Read> {
+  const full = read.kind === 'overflow' ? ((await readExplicit(gh, [read.fullName], FULL, patterns, true))[0] ?? read) : read;
+  if (full.kind !== 'repo') return full;
+  const repo = full.repo;
+  if (full.rulesetsViaRest) {
+    const rs = await rulesetsViaRest(gh, repo.fullName);
+    if (typeof rs === 'string') return { kind: 'unreadable', fullName: repo.fullName, reason: rs };
+    repo.rulesets = rs;
+  }
+  await settleWithBranchViews(gh, full, params);
+  return full;
+}
+
 /** Reads one target: its organisation's repositories (filtered by the globs) and its explicit repos. */
 export async function collectBranchProtection(gh: GithubClient, target: GithubTarget, params: Params): Promise<BranchProtectionObservation> {
   const patterns = target.branches;
   const obs: BranchProtectionObservation = { repos: [], skipped: { archived: [], disabled: [] }, unreadableRepos: [] };
   const reads: Read[] = [];
-  const seen = new Set<string>();
 
   if (target.org !== undefined) {
-    const query = orgQuery(SWEEP, patterns);
-    let after: string | null = null;
-    for (;;) {
-      const answer: { data: z.output<typeof OrgAnswer>; errors: GithubGraphqlError[] } = await gh.graphqlPartial(query, { org: target.org, after }, OrgAnswer);
-      const { data, errors } = answer;
-      if (data.organization === null) {
-        const why = errorsUnder(errors, [])[0]?.message ?? errors[0]?.message ?? 'not found';
-        obs.unreadableRepos.push({ fullName: target.org, reason: `the organization could not be read: ${why}` });
-        break;
-      }
-      const page = data.organization.repositories;
-      // An error on the list itself (not on one repository) leaves the page incomplete: nothing is judged from it.
-      const listErrors = errors.filter((e) => e.path.length <= 3 || e.path[2] !== 'nodes' || typeof e.path[3] !== 'number');
-      if (listErrors.length > 0) {
-        throw new GithubResponseError(`GitHub could not list the repositories of ${target.org}: ${listErrors[0]?.message ?? ''}`, { status: 200, route: 'POST /graphql' });
-      }
-      page.nodes.forEach((raw, i) => {
-        const name = (raw as { name?: unknown } | null)?.name;
-        if (typeof name === 'string' && !selectedByGlobs(target, name)) return;
-        const read = readRepo(raw, errorsUnder(errors, ['organization', 'repositories', 'nodes', i]), patterns, `${target.org}/(repository ${i + 1} of a page)`, false);
-        seen.add((read.kind === 'repo' ? read.repo.fullName : read.fullName).toLowerCase());
-        reads.push(read);
-      });
-      if (!page.pageInfo.hasNextPage) break;
-      // More pages without a cursor to reach them: the list is incomplete, so no verdict at all.
-      if (page.pageInfo.endCursor === null) throw new MalformedResponseError(`GitHub said ${target.org} has more repositories but gave no cursor to read them`);
-      after = page.pageInfo.endCursor;
-    }
+    const swept = await sweepOrg(gh, target, target.org, patterns);
+    if (swept.unreadable !== undefined) obs.unreadableRepos.push({ fullName: target.org, reason: swept.unreadable });
+    reads.push(...swept.reads);
   }
-
+  const seen = new Set(reads.map((r) => (r.kind === 'repo' ? r.repo.fullName : r.fullName).toLowerCase()));
   const explicit = target.repos.filter((r) => !seen.has(r.toLowerCase()));
-  for (let i = 0; i < explicit.length; i += REPOS_PER_BATCH) reads.push(...(await readExplicit(gh, explicit.slice(i, i + REPOS_PER_BATCH), SWEEP, patterns, false)));
+  const batches: string[][] = [];
+  for (let i = 0; i < explicit.length; i += REPOS_PER_BATCH) batches.push(explicit.slice(i, i + REPOS_PER_BATCH));
+  for (const batch of await Promise.all(batches.map((b) => readExplicit(gh, b, SWEEP, patterns, false)))) reads.push(...batch);
 
-  for (const read of reads) {
+  // Follow-ups of every repository at once; the client's per-credential limit paces them.
+  const settled = await Promise.all(reads.map((read) => settle(gh, read, patterns, params)));
+  for (const read of settled) {
     if (read.kind === 'skip') obs.skipped[read.why].push(read.fullName);
     else if (read.kind === 'unreadable') obs.unreadableRepos.push({ fullName: read.fullName, reason: read.reason });
-    else {
-      const full = read.kind === 'overflow' ? (await readExplicit(gh, [read.fullName], FULL, patterns, true))[0] : read;
-      if (full === undefined) continue;
-      if (full.kind === 'skip') obs.skipped[full.why].push(full.fullName);
-      else if (full.kind === 'repo') {
-        const repo = full.repo;
-        if (full.rulesetsViaRest) {
-          const rs = await rulesetsViaRest(gh, repo.fullName);
-          if (typeof rs === 'string') {
-            obs.unreadableRepos.push({ fullName: repo.fullName, reason: rs });
-            continue;
-          }
-          repo.rulesets = rs;
-        }
-        if (!full.admin && !repo.empty) await fillRestProtected(gh, repo, params);
-        else await confirmUnprotected(gh, repo);
-        obs.repos.push(repo);
-      } else if (full.kind === 'unreadable' || full.kind === 'overflow') {
-        obs.unreadableRepos.push({ fullName: full.fullName, reason: full.kind === 'unreadable' ? full.reason : 'its lists overflowed' });
-      }
-    }
+    else if (read.kind === 'overflow') obs.unreadableRepos.push({ fullName: read.fullName, reason: 'its lists overflowed' });
+    else obs.repos.push(read.repo);
   }
   return obs;
 }

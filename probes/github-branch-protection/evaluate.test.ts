@@ -323,20 +323,20 @@ const cases: Case[] = [
   },
   {
     name: 'classic unreadable but REST says unprotected and rulesets insufficient fails',
-    repo: repo({ classic: noAdmin, restProtected: { main: false }, rulesets: [ruleset({ rules: [pr(1)] })] }),
+    repo: repo({ classic: noAdmin, branchProtected: { main: false }, rulesets: [ruleset({ rules: [pr(1)] })] }),
     outcome: 'fail',
     message:
       'acme/api@main: no required status checks; force pushes allowed; branch deletion allowed — fix in ruleset "Protect main" (repository) (Settings › Rules › Rulesets)',
   },
   {
     name: 'classic unreadable, REST says unprotected, no ruleset: no protection fails',
-    repo: repo({ classic: noAdmin, restProtected: { main: false } }),
+    repo: repo({ classic: noAdmin, branchProtected: { main: false } }),
     outcome: 'fail',
     contains: ['no branch protection rule or active ruleset applies'],
   },
   {
     name: 'classic unreadable and REST says protected stays unknown',
-    repo: repo({ classic: noAdmin, restProtected: { main: true }, rulesets: [ruleset({ rules: [pr(1)] })] }),
+    repo: repo({ classic: noAdmin, branchProtected: { main: true }, rulesets: [ruleset({ rules: [pr(1)] })] }),
     outcome: 'unknown',
   },
   {

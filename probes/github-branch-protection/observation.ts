@@ -89,8 +89,12 @@ export interface RepoObservation {
   classic: { readable: true; rules: ClassicRule[] } | Unreadable;
   /** Repository and organisation rulesets that may apply, or why they could not be read. */
   rulesets: { readable: true; rulesets: Ruleset[] } | Unreadable;
-  /** Set when a branch's state could be read only partly (REST fallback): `protected` as GitHub reports it to read-only tokens. */
-  restProtected?: Record<string, boolean>;
+  /**
+   * Set when classic rules are unreadable: GitHub's read-level answer per branch — GraphQL
+   * `Ref.refUpdateRule` present, or (fallback) REST `GET branches/{b}` `protected`. `false` proves
+   * no classic rule applies; `true` leaves it open.
+   */
+  branchProtected?: Record<string, boolean>;
 }
 
 /** The whole observation of one target. */

@@ -226,15 +226,15 @@ describe('effectivePolicy', () => {
 
   it('REST reporting the branch unprotected settles unreadable classic protection as none', () => {
     const policy = effectivePolicy(
-      repo({ classic: { readable: false, reason: 'no admin' }, restProtected: { main: false } }),
+      repo({ classic: { readable: false, reason: 'no admin' }, branchProtected: { main: false } }),
       'main',
     );
-    expect(policy.classic).toEqual({ state: 'none-per-rest' });
+    expect(policy.classic).toEqual({ state: 'none-reported' });
     expect(policy.unknowns).toEqual([]);
   });
 
   it('REST reporting the branch protected does not settle it (rulesets also make it protected)', () => {
-    const policy = effectivePolicy(repo({ classic: { readable: false, reason: 'no admin' }, restProtected: { main: true } }), 'main');
+    const policy = effectivePolicy(repo({ classic: { readable: false, reason: 'no admin' }, branchProtected: { main: true } }), 'main');
     expect(policy.classic.state).toBe('unreadable');
   });
 

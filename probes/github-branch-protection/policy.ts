@@ -84,8 +84,8 @@ export type ClassicState =
     }
   /** Classic rules were read and none matches the branch. */
   | { state: 'none' }
-  /** Classic rules could not be read, but GitHub's REST branch endpoint says the branch is not protected. */
-  | { state: 'none-per-rest' }
+  /** Classic rules could not be read, but GitHub's read-level answer (GraphQL `refUpdateRule`, or REST `protected`) says none applies. */
+  | { state: 'none-reported' }
   | { state: 'unreadable'; reason: string };
 
 /** An enforced ruleset that applies to the branch. */
@@ -388,8 +388,8 @@ export function effectivePolicy(repo: RepoObservation, branch: string): Effectiv
       if (rule.requiresCommitSignatures) give('signedCommits');
       if (rule.requiresLinearHistory) give('linearHistory');
     }
-  } else if (repo.restProtected?.[branch] === false) {
-    classic = { state: 'none-per-rest' };
+  } else if (repo.branchProtected?.[branch] === false) {
+    classic = { state: 'none-reported' };
   } else {
     classic = { state: 'unreadable', reason: repo.classic.reason };
     unknowns.push({ part: 'classic', source: null, reason: repo.classic.reason, affects: 'all' });

@@ -17,7 +17,8 @@ const log = pino({ level: 'silent' });
 const defaults: Params = probe.params.parse({});
 const ADMIN = 'ghp_bp_admin_token_0001';
 const READ = 'ghp_bp_read_token_00002';
-const env = { GH_ADMIN: ADMIN, GH_READ: READ };
+const NO_ADMINISTRATION = 'ghp_bp_noadm_token_0003';
+const env = { GH_ADMIN: ADMIN, GH_READ: READ, GH_NO_ADMINISTRATION: NO_ADMINISTRATION };
 
 /** Everything the default params ask for, as ruleset rules (REST spelling, as the peer takes them). */
 const strongRules: PeerRuleset['rules'] = [
@@ -61,6 +62,26 @@ const acme: PeerOrg = {
   ],
   rulesets: [ruleset(900, { name: 'Org baseline', repositoryInclude: ['org-ruleset'] })],
 };
+/** `share`% of 600 repositories have no protection at all (`bare-*`, excluded from the org ruleset); the rest pass. */
+function mixed(share: number): PeerOrg {
+  const bare = (600 * share) / 100;
+  return {
+    login: `mixed${share}`,
+    repos: Array.from({ length: 600 }, (_, i) => ({ name: i < bare ? `bare-${String(i).padStart(3, '0')}` : `svc-${String(i).padStart(3, '0')}` })),
+    rulesets: [ruleset(910 + share, { name: 'Org baseline', repositoryExclude: ['bare-*'] })],
+  };
+}
+const views: PeerOrg = {
+  login: 'views',
+  repos: [
+    { name: 'broken-bare', failRefViews: true },
+    { name: 'broken-ruleset', failRefViews: true, rulesets: [ruleset(120, { name: 'Protect main' })] },
+    { name: 'intact-bare' },
+    // The ruleset applies, but the org-level list vigil reads does not show it (see the test).
+    { name: 'hidden-ruleset' },
+  ],
+  rulesets: [ruleset(930, { name: 'Hidden baseline', repositoryInclude: ['hidden-ruleset'], listed: false })],
+};
 const big: PeerOrg = {
   login: 'big',
   repos: Array.from({ length: 260 }, (_, i) => ({ name: `svc-${String(i).padStart(3, '0')}` })),
@@ -72,7 +93,7 @@ describe('collect → evaluate against the GitHub peer', () => {
 
   function target(over: Partial<Record<'org' | 'token' | 'include' | 'exclude' | 'repos' | 'branches', unknown>>): GithubTarget {
     const { token = 'GH_ADMIN', ...rest } = over;
-    return GithubTarget.parse({ name: 't', apiUrl: peer.apiUrl, auth: { token: { env: token } }, ...rest });
+    return GithubTarget.parse({ name: 't', apiUrl: peer.apiUrl, allowInsecureHttp: true, auth: { token: { env: token } }, ...rest });
   }
   async function run(spec: GithubTarget, params: Partial<Params> = {}) {
     const saved = { ...process.env };
@@ -90,11 +111,15 @@ describe('collect → evaluate against the GitHub peer', () => {
 
   beforeAll(async () => {
     peer = await startGithubPeer();
-    peer.addToken(ADMIN, { login: 'alice', orgRoles: { acme: 'owner', big: 'owner' }, repoPermission: 'admin' });
+    peer.addToken(ADMIN, { login: 'alice', orgRoles: { acme: 'owner', big: 'owner', mixed15: 'owner', mixed60: 'owner', views: 'owner' }, repoPermission: 'admin' });
     // A fine-grained token with the organisation's Administration: read but only read access to repositories.
-    peer.addToken(READ, { login: 'rita', orgRoles: { acme: 'owner' }, repoPermission: 'read' });
+    peer.addToken(READ, { login: 'rita', orgRoles: { acme: 'owner', views: 'owner' }, repoPermission: 'read' });
+    peer.addToken(NO_ADMINISTRATION, { login: 'adam', orgRoles: { acme: 'owner' }, repoPermission: 'admin', administrationRead: false });
     peer.addOrg(acme);
     peer.addOrg(big);
+    peer.addOrg(mixed(15));
+    peer.addOrg(mixed(60));
+    peer.addOrg(views);
   });
   afterAll(async () => {
     await peer?.close();
@@ -165,7 +190,8 @@ describe('collect → evaluate against the GitHub peer', () => {
     const result = await one('odd-enforcement');
     expect(brief(result.findings)).toEqual([{ resource: 'acme/odd-enforcement@main', outcome: 'fail' }]);
     expect(result.findings[0]?.message).toContain('ruleset "Odd" (repository) has enforcement "enabled", which GitHub does not enforce');
-    expect(peer.requests.filter((r) => r.kind === 'rest').map((r) => r.path)).toEqual(['/repos/acme/odd-enforcement/rulesets', '/repos/acme/odd-enforcement/rulesets/106', '/repos/acme/odd-enforcement/branches/main']);
+    // "No protection" is confirmed from the sweep's own GraphQL answer: REST only for the rulesets.
+    expect(peer.requests.filter((r) => r.kind === 'rest').map((r) => r.path)).toEqual(['/repos/acme/odd-enforcement/rulesets', '/repos/acme/odd-enforcement/rulesets/106']);
   });
 
   it('archived and disabled repositories: skipped, counted as not_applicable, never judged', async () => {
@@ -184,39 +210,82 @@ describe('collect → evaluate against the GitHub peer', () => {
     expect(result.findings[0]?.message).toContain('empty repository');
   });
 
-  it('no protection at all ("404 Branch not protected" on REST): fail — from GraphQL for an admin, from GET branch for a read-only token', async () => {
+  it('no protection at all: fail, confirmed from GitHub\'s read-level view in the same GraphQL answer — no REST, admin or read-only token', async () => {
     const admin = await one('bare');
     expect(brief(admin.findings)).toEqual([{ resource: 'acme/bare@main', outcome: 'fail' }]);
-    // Confirmed with GitHub's own read-level answer before failing.
-    expect(peer.requests.filter((r) => r.kind === 'rest').map((r) => r.path)).toEqual(['/repos/acme/bare/branches/main']);
+    expect(admin.findings[0]?.message).toContain('no branch protection rule or active ruleset applies');
+    expect(peer.count('graphql')).toBe(1);
+    expect(peer.count('rest')).toBe(0);
     peer.reset();
     const readOnly = await one('bare', 'GH_READ');
     expect(brief(readOnly.findings)).toEqual([{ resource: 'acme/bare@main', outcome: 'fail' }]);
     expect(readOnly.findings[0]?.message).toContain('no branch protection rule or active ruleset applies');
-    // GitHub's read-level answer, not the admin-only /protection endpoint.
-    expect(peer.requests.filter((r) => r.kind === 'rest').map((r) => r.path)).toEqual(['/repos/acme/bare/branches/main']);
+    expect(peer.count('graphql')).toBe(1);
+    expect(peer.count('rest')).toBe(0);
   });
 
-  it('an admin token that sees no rule on a branch GitHub reports protected: unknown, not fail', async () => {
-    peer.respondNext(/\/repos\/acme\/bare\/branches\/main$/, { status: 200, body: { name: 'main', protected: true, commit: { sha: 'c5b97d5ae6c19d5c5df71a34c7fbeeda2479ccbc', url: 'https://api.github.com/repos/acme/bare/commits/c5b97d5' } } });
-    const result = await one('bare');
-    expect(brief(result.findings)).toEqual([{ resource: 'acme/bare@main', outcome: 'unknown' }]);
+  it('a read-level view GraphQL answers with an error: REST GET branch decides for that branch only', async () => {
+    const result = await run(target({ org: 'views', include: ['broken-*', 'intact-*'], token: 'GH_READ' }));
+    expect(brief(result.findings)).toEqual([
+      // REST `protected: false` proves there is no classic rule: the fail stands.
+      { resource: 'views/broken-bare@main', outcome: 'fail' },
+      // REST `protected: true` (by the ruleset, or by a rule the reader cannot see): still open.
+      { resource: 'views/broken-ruleset@main', outcome: 'unknown' },
+      // Its view came back: settled from GraphQL.
+      { resource: 'views/intact-bare@main', outcome: 'fail' },
+    ]);
+    expect(peer.requests.filter((r) => r.kind === 'rest').map((r) => r.path).sort()).toEqual(['/repos/views/broken-bare/branches/main', '/repos/views/broken-ruleset/branches/main']);
+  });
+
+  it('an admin whose token sees no classic rule on a branch GitHub shows one on: unknown, not fail — without REST', async () => {
+    const result = await one('classic-only', 'GH_NO_ADMINISTRATION');
+    expect(brief(result.findings)).toEqual([{ resource: 'acme/classic-only@main', outcome: 'unknown' }]);
     expect(result.findings[0]?.message).toContain('needs Administration: read');
+    expect(peer.count('rest')).toBe(0);
   });
 
-  it('a token without admin rights: unknown naming the permission, unless the rulesets alone satisfy everything', async () => {
+  it('GitHub reports active ruleset rules the rulesets read do not explain: unknown, not fail', async () => {
+    // The ruleset applies but no ruleset list shows it (as one from a level the repository's list omits).
+    const result = await run(target({ org: 'views', include: ['hidden-ruleset'] }));
+    expect(brief(result.findings)).toEqual([{ resource: 'views/hidden-ruleset@main', outcome: 'unknown' }]);
+    expect(result.findings[0]?.message).toContain('do not account for');
+  });
+
+  it('a token without admin rights: classic protection unknown naming the permission; no REST', async () => {
     const classic = await one('classic-only', 'GH_READ');
     expect(brief(classic.findings)).toEqual([{ resource: 'acme/classic-only@main', outcome: 'unknown' }]);
     expect(classic.findings[0]?.message).toContain('the token lacks admin rights on acme/classic-only (needs Administration: read)');
-    // GitHub says the branch is protected (by what, a read-only token cannot see): still unknown.
-    expect(peer.count('rest', /\/branches\/main$/)).toBe(1);
+    // GitHub shows a classic rule applies (by what settings, only an admin may read): still unknown.
+    expect(peer.count('rest')).toBe(0);
+  });
+
+  it('a bypass list GitHub shows a read-only token is its answer, even empty: pass; one it withholds stays unknown', async () => {
+    // rita is an owner of acme (sees organisation rulesets' bypass lists) but only reads the repositories.
+    const shown = await one('org-ruleset', 'GH_READ');
+    expect(brief(shown.findings)).toEqual([{ resource: 'acme/org-ruleset@main', outcome: 'pass' }]);
+    expect(shown.findings[0]?.details?.policy).toMatchObject({ classic: { state: 'none-reported' } });
+    expect(peer.count('rest')).toBe(0);
 
     peer.reset();
-    // The rulesets meet every requirement, but a read-only token's empty bypass list is not proof
-    // that admins are bound (GitHub may hide bypass actors): that one requirement is unknown.
-    const rulesets = await one('org-ruleset', 'GH_READ');
-    expect(brief(rulesets.findings)).toEqual([{ resource: 'acme/org-ruleset@main', outcome: 'unknown' }]);
-    expect(rulesets.findings[0]?.message).toMatch(/bypass/i);
+    // A repository ruleset's bypass list is withheld from a reader (GraphQL null): whether admins are bound is unknown.
+    const withheld = await one('repo-ruleset', 'GH_READ');
+    expect(brief(withheld.findings)).toEqual([{ resource: 'acme/repo-ruleset@main', outcome: 'unknown' }]);
+    expect(withheld.findings[0]?.message).toMatch(/bypass actors of ruleset "Protect main" \(repository\) unreadable/);
+    expect(peer.count('rest')).toBe(0);
+  });
+
+  it.each([
+    { share: 15, unprotected: 90 },
+    { share: 60, unprotected: 360 },
+  ])('600 repositories, $share% without any protection: every verdict right, no REST, one GraphQL request per 100 repositories plus one', async ({ share, unprotected }) => {
+    const result = await run(target({ org: `mixed${share}` }));
+    expect(result.error).toBeUndefined();
+    const counts = result.findings.reduce<Record<string, number>>((acc, f) => ({ ...acc, [f.outcome]: (acc[f.outcome] ?? 0) + 1 }), {});
+    expect(counts).toEqual({ pass: 600 - unprotected, fail: unprotected });
+    expect(result.findings.filter((f) => f.outcome === 'fail').every((f) => f.resource.includes('/bare-'))).toBe(true);
+    expect(peer.count('rest')).toBe(0);
+    // Both ends of the name order at once: ⌈601 / 100⌉ pages, the last one where the walks meet.
+    expect(peer.count('graphql')).toBe(7);
   });
 
   it('a page that says "more" without a cursor is malformed: no verdict at all, never a partial pass', async () => {

@@ -115,7 +115,7 @@ describe('collect → evaluate against the GitHub peer', () => {
   ];
 
   function target(org: string, token = 'GH_OWNER', apiUrl = peer.apiUrl): GithubTarget {
-    return GithubTarget.parse({ name: `t-${org}`, org, apiUrl, auth: { token: { env: token } } });
+    return GithubTarget.parse({ name: `t-${org}`, org, apiUrl, allowInsecureHttp: true, auth: { token: { env: token } } });
   }
   async function run(org: string, token?: string, apiUrl?: string) {
     const spec = target(org, token, apiUrl);

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { githubClient, GithubPermissionError, GithubResponseError, NotFoundError, type GithubClient } from '../../src/clients/github.js';
 import type { GithubTarget } from '../../src/config/schema.js';
 import { defineProbe, type Finding } from '../../src/probe/contract.js';
 
@@ -35,38 +34,9 @@ export interface Org2faObservation {
   collaboratorsInsecure2fa?: AccountList;
 }
 
-/** The subset of GET /orgs/{org} this probe reads; GitHub's payload has many more fields. */
-const OrgPayload = z.looseObject({
-  login: z.string(),
-  two_factor_requirement_enabled: z.boolean().nullable().optional(),
-});
-
-/** One account of a members / outside collaborators list (GitHub's simple-user). */
-const Account = z.looseObject({ login: z.string().min(1), id: z.number(), type: z.string().optional() });
-
-const notOwner = (org: string): string =>
-  `the token is not an owner of ${org}: GitHub only shows 2FA status to owners (needs admin:org read / Organization Members: read as an owner)`;
-
-/**
- * Lists the accounts of one 2FA filter. A refusal becomes `readable: false` with GitHub's reason;
- * for `2fa_insecure`, a 422/404 means this GitHub does not support the filter. Transient and
- * malformed answers propagate: the run fails rather than judging half a list.
- */
-async function listFiltered(gh: GithubClient, org: string, list: 'members' | 'outside_collaborators', filter: '2fa_disabled' | '2fa_insecure'): Promise<AccountList> {
-  try {
-    const accounts = await gh.restPages(`GET /orgs/{org}/${list}`, { org, filter }, Account);
-    return { readable: true, logins: accounts.map((a) => a.login).sort() };
-  } catch (err) {
-    const what = list === 'members' ? 'members' : 'outside collaborators';
-    if (filter === '2fa_insecure' && err instanceof GithubResponseError && (err.status === 422 || err.status === 404) && !/owner/i.test(err.githubMessage ?? '')) {
-      return { readable: 'not_reported', reason: `this GitHub does not report ${what} with insecure 2FA methods (filter=2fa_insecure answered ${err.status})` };
-    }
-    if (err instanceof GithubPermissionError) return { readable: false, reason: `cannot list ${what} of ${org} by 2FA status: ${err.message}` };
-    if (err instanceof GithubResponseError && !(err instanceof NotFoundError) && err.status === 422) {
-      return { readable: false, reason: `cannot list ${what} of ${org} by 2FA status: GitHub answered 422 ("${err.githubMessage ?? ''}"); ${notOwner(org)}` };
-    }
-    throw err;
-  }
+/** Why nothing about 2FA can be told when the credential is not an org owner (shared with collect.ts). */
+export function notOwner(org: string): string {
+  return `the token is not an owner of ${org}: GitHub only shows 2FA status to owners (needs admin:org read / Organization Members: read as an owner)`;
 }
 
 /** The pure verdict: see README.md. */
@@ -158,21 +128,9 @@ export const probe = defineProbe<GithubTarget, Params, Org2faObservation>({
   targets(config) {
     return config.github.filter((t) => t.org !== undefined).map((t) => ({ name: t.name, spec: t }));
   },
+  // The I/O and the GitHub client stack (Octokit, Bottleneck, prom-client) load on the first run, not at start-up (collect.ts).
   async collect(ctx) {
-    const org = ctx.target.spec.org;
-    if (org === undefined) throw new Error(`target ${ctx.target.name} has no org`);
-    const gh = githubClient(ctx.target.spec, { signal: ctx.signal, log: ctx.log });
-    const payload = await gh.rest('GET /orgs/{org}', { org }, OrgPayload);
-    const required = payload.two_factor_requirement_enabled;
-    if (required === undefined || required === null) return { org: payload.login, twoFactorRequired: null };
-    const observation: Org2faObservation = { org: payload.login, twoFactorRequired: required };
-    observation.members2faDisabled = await listFiltered(gh, org, 'members', '2fa_disabled');
-    observation.membersInsecure2fa = await listFiltered(gh, org, 'members', '2fa_insecure');
-    if (ctx.params.checkOutsideCollaborators) {
-      observation.collaborators2faDisabled = await listFiltered(gh, org, 'outside_collaborators', '2fa_disabled');
-      observation.collaboratorsInsecure2fa = await listFiltered(gh, org, 'outside_collaborators', '2fa_insecure');
-    }
-    return observation;
+    return (await import('./collect.js')).collectOrg2fa(ctx);
   },
   evaluate(observation, params) {
     return evaluateOrg2fa(observation, params);

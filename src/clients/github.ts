@@ -1,19 +1,33 @@
 /**
- * The GitHub client every GitHub probe uses: the real Octokit (`@octokit/core`), authenticated by
- * a token or as a GitHub App installation, with the transport rules vigil needs applied once,
- * here, in one request hook:
+ * The GitHub client every GitHub probe uses: `@octokit/rest` with `@octokit/plugin-throttling`
+ * and `@octokit/plugin-retry`, authenticated by a token or as a GitHub App installation, with
+ * vigil's own rules kept around them:
  *
- * - **no bursts**: at most `concurrency` requests in flight per credential and a minimal gap
- *   between request starts, shared by every client in this process that uses that credential;
- * - **rate limits**: `retry-after` (secondary limit) and `x-ratelimit-remaining: 0` +
- *   `x-ratelimit-reset` (primary limit) pause every request of that credential; a short wait is
- *   waited out (abortable), a long one becomes a {@link TransientError} with `retryAfterSeconds`;
- * - **classification**: 5xx, timeouts and resets → TransientError (502/503 retried inline first);
- *   401/403 → {@link GithubPermissionError} naming the scope or permission GitHub says is missing;
- *   404 → {@link NotFoundError}; other 4xx → {@link GithubResponseError}; GraphQL `errors` by
- *   their `type`; a body that fails its zod schema → MalformedResponseError;
- * - **metrics**: requests by target, kind and status, and the last `x-ratelimit-remaining`
- *   (see {@link registerGithubMetrics}).
+ * - **origin lock**: every HTTP exchange — first request, `Link: rel="next"` page, redirect,
+ *   installation-token mint — goes only to the configured API origin (scheme, host and port of
+ *   `apiUrl`; GraphQL is derived from it). Anything else is refused with a
+ *   {@link GithubOriginError} before a byte (or the credential) leaves; redirects are followed
+ *   by vigil itself, same origin only;
+ * - **throttling**: the plugin's Bottleneck groups, keyed by a hash of the credential (never the
+ *   credential): at most `concurrency` requests in flight and `minSpacingMs` between starts per
+ *   credential. Given vigil's Redis (`redis` option, from the probe ctx), the groups are
+ *   clustered on it (`Bottleneck.IORedisConnection`), so every replica using one credential
+ *   shares one budget and together they trip no secondary limit;
+ * - **rate limits**: the plugin retries a secondary limit (`retry-after`) or an exhausted primary
+ *   limit when the wait is at most `maxWaitSeconds`, and every later request of that credential
+ *   in this process waits the pause out too; a longer wait becomes a {@link TransientError} with
+ *   `retryAfterSeconds`, and no request is sent while a known exhausted window lasts;
+ * - **classification**: 502/503 retried inline by the retry plugin (`retries`), then 5xx,
+ *   timeouts, resets → TransientError; 401/403 → {@link GithubPermissionError} naming the scope
+ *   or permission GitHub says is missing; 404 → {@link NotFoundError}; other 4xx →
+ *   {@link GithubResponseError}; GraphQL `errors` by their `type`; a body that fails its zod
+ *   schema → MalformedResponseError;
+ * - **metrics**: every HTTP exchange by target, kind and status, and the last
+ *   `x-ratelimit-remaining` (see {@link registerGithubMetrics}).
+ *
+ * `@octokit/plugin-paginate-graphql` is not used: it merges every page into one answer and fails
+ * the whole walk on any field error, where the branch-protection sweep must judge each page's
+ * repositories on their own and read the organisation from both ends at once.
  *
  * Secrets are read when the client is created (at the start of a run), never stored in job
  * data, and scrubbed from every error message.
@@ -21,7 +35,11 @@
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { createAppAuth } from '@octokit/auth-app';
-import { Octokit } from '@octokit/core';
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
+import { Octokit } from '@octokit/rest';
+import Bottleneck from 'bottleneck';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
@@ -34,6 +52,11 @@ export interface GithubClientOptions {
   /** The run's signal: aborts waits and requests in flight. */
   signal: AbortSignal;
   log: Logger;
+  /**
+   * vigil's Redis: when given, the per-credential throttling is clustered on it and shared by
+   * every replica. Without it, throttling is per process.
+   */
+  redis?: Redis | undefined;
   /** Requests in flight at once per credential. Default 4. */
   concurrency?: number;
   /**
@@ -47,7 +70,7 @@ export interface GithubClientOptions {
   requestTimeoutMs?: number;
   /** Inline retries of a 502 or 503 before giving up with a TransientError. Default 2. */
   retries?: number;
-  /** First inline retry delay after a 502/503, ms; doubles each retry. Default 500. */
+  /** Base of the inline retry delay after a 502/503, ms: the n-th retry waits n² × this. Default 500. */
   retryDelayMs?: number;
   /** An App installation token is refreshed when it expires within this many seconds. Default 300. */
   tokenRefreshMarginSeconds?: number;
@@ -101,6 +124,20 @@ export class GithubPermissionError extends PermissionError {
   }
 }
 
+/**
+ * A request (a pagination link, a redirect) that would leave the configured API origin: refused
+ * before it is sent, so the credential never reaches another host. Not retried.
+ */
+export class GithubOriginError extends Error {
+  override name = 'GithubOriginError';
+  /** The origin the request would have gone to. */
+  readonly refusedOrigin: string;
+  constructor(message: string, refusedOrigin: string) {
+    super(message);
+    this.refusedOrigin = refusedOrigin;
+  }
+}
+
 /** One entry of a GraphQL answer's `errors`, classified. */
 export interface GithubGraphqlError {
   /** GitHub's `type` (FORBIDDEN, NOT_FOUND, RATE_LIMITED…), or `undefined` (e.g. a query that does not validate). */
@@ -132,11 +169,14 @@ export interface GithubClient {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Process-wide state: metrics, one gate per credential, one installation-token cache per App.
+// Process-wide state: metrics, pauses and primary-limit state per credential, throttling groups
+// (local, or clustered on a Redis), one installation-token cache per App.
 
 const requestCounts = new Map<string, number>();
 const rateRemaining = new Map<string, number>();
 const sep = '\u0000';
+
+type RequestKind = 'rest' | 'graphql';
 
 function countRequest(target: string, kind: RequestKind, status: string): void {
   const key = [target, kind, status].join(sep);
@@ -206,73 +246,22 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * Admission to one credential's request slots: a counting semaphore, a minimal spacing between
- * starts, and a pause every request honours (set by a rate-limit answer).
+ * What this process knows of one credential's limits: a pause every request honours (set by a
+ * secondary-limit answer) and the last primary-limit state per resource. The throttling plugin
+ * retries the request that got the answer; this holds back the others of the credential.
  */
-class RequestGate {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  private nextStart = 0;
-  /** Unix ms before which no request starts (a rate-limit pause), and why. */
+class CredentialLimits {
+  /** Unix ms before which no request of the credential is sent. */
   private pausedUntil = 0;
   /** Last primary-limit state per resource (`core`, `graphql`): remaining and reset (unix ms). */
   readonly primary = new Map<string, { remaining: number; resetAt: number }>();
-
-  constructor(
-    readonly concurrency: number,
-    readonly minSpacingMs: number,
-  ) {}
 
   pause(untilMs: number): void {
     this.pausedUntil = Math.max(this.pausedUntil, untilMs);
   }
 
-  /** Waits for a slot; throws TransientError when the pause (or an exhausted primary limit) is longer than `maxWaitMs`. */
-  async acquire(resource: string, signal: AbortSignal, maxWaitMs: number): Promise<() => void> {
-    await this.waitOutPause(resource, signal, maxWaitMs);
-    if (this.active >= this.concurrency) {
-      await new Promise<void>((resolve, reject) => {
-        const entry = (): void => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        const onAbort = (): void => {
-          const i = this.waiting.indexOf(entry);
-          if (i >= 0) this.waiting.splice(i, 1);
-          reject(signal.reason);
-        };
-        this.waiting.push(entry);
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
-    } else {
-      this.active++;
-    }
-    // The slot is ours from here (a released slot is handed over without decrementing `active`).
-    try {
-      await this.waitOutPause(resource, signal, maxWaitMs);
-      const now = Date.now();
-      const start = Math.max(now, this.nextStart);
-      this.nextStart = start + this.minSpacingMs;
-      if (start > now) await sleep(start - now, signal);
-    } catch (err) {
-      this.release();
-      throw err;
-    }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.release();
-    };
-  }
-
-  private release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.active--;
-  }
-
-  private async waitOutPause(resource: string, signal: AbortSignal, maxWaitMs: number): Promise<void> {
+  /** Waits out a pause or an exhausted primary window; throws TransientError when that is longer than `maxWaitMs`. */
+  async waitOut(resource: string, signal: AbortSignal, maxWaitMs: number): Promise<void> {
     for (;;) {
       const now = Date.now();
       const p = this.primary.get(resource);
@@ -291,15 +280,82 @@ class RequestGate {
   }
 }
 
-const gates = new Map<string, RequestGate>();
+const limits = new Map<string, CredentialLimits>();
 
-function gateFor(key: string, concurrency: number, minSpacingMs: number): RequestGate {
-  let gate = gates.get(key);
-  if (!gate) {
-    gate = new RequestGate(concurrency, minSpacingMs);
-    gates.set(key, gate);
+function limitsFor(key: string): CredentialLimits {
+  let l = limits.get(key);
+  if (!l) {
+    l = new CredentialLimits();
+    limits.set(key, l);
   }
-  return gate;
+  return l;
+}
+
+/** The Bottleneck groups the throttling plugin schedules through, shared per store (process or Redis). */
+interface ThrottleGroups {
+  global: Bottleneck.Group;
+  write: Bottleneck.Group;
+  auth: Bottleneck.Group;
+  search: Bottleneck.Group;
+  notifications: Bottleneck.Group;
+  clustered: boolean;
+  connection: Bottleneck.IORedisConnection | undefined;
+}
+
+/** How long an idle per-credential limiter (and its Redis keys) is kept, ms. */
+const LIMITER_IDLE_MS = 120_000;
+
+function makeGroups(concurrency: number, minSpacingMs: number, connection: Bottleneck.IORedisConnection | undefined): ThrottleGroups {
+  const common = connection ? { datastore: 'ioredis' as const, connection, timeout: LIMITER_IDLE_MS } : { timeout: LIMITER_IDLE_MS };
+  return {
+    // Every request passes here: the per-credential slots and spacing.
+    global: new Bottleneck.Group({ id: 'vigil-github-global', maxConcurrent: concurrency, minTime: minSpacingMs, ...common }),
+    // The plugin sends GraphQL through its write group first (it cannot tell a query from a
+    // mutation). vigil never writes: queries are spaced like any request, not one a second.
+    write: new Bottleneck.Group({ id: 'vigil-github-graphql', minTime: minSpacingMs, ...common }),
+    // Installation-token mints: their own slot, so a request holding a global slot can mint.
+    auth: new Bottleneck.Group({ id: 'vigil-github-auth', maxConcurrent: 1, ...common }),
+    search: new Bottleneck.Group({ id: 'vigil-github-search', maxConcurrent: 1, minTime: 2000, ...common }),
+    notifications: new Bottleneck.Group({ id: 'vigil-github-notifications', maxConcurrent: 1, minTime: 3000, ...common }),
+    clustered: connection !== undefined,
+    connection,
+  };
+}
+
+/** Local groups by pacing; clustered groups by Redis client and pacing. */
+const localGroups = new Map<string, ThrottleGroups>();
+const clusteredGroups = new WeakMap<Redis, Map<string, ThrottleGroups>>();
+
+function groupsFor(redis: Redis | undefined, concurrency: number, minSpacingMs: number): ThrottleGroups {
+  const pacing = `${concurrency}/${minSpacingMs}`;
+  if (!redis) {
+    let g = localGroups.get(pacing);
+    if (!g) {
+      g = makeGroups(concurrency, minSpacingMs, undefined);
+      localGroups.set(pacing, g);
+    }
+    return g;
+  }
+  let byPacing = clusteredGroups.get(redis);
+  if (!byPacing) {
+    byPacing = new Map();
+    clusteredGroups.set(redis, byPacing);
+    const own = byPacing;
+    // Bottleneck defines its Lua commands on the client it is given and quits it on disconnect:
+    // it gets its own duplicate of vigil's connection, closed when vigil's connection ends.
+    redis.once('end', () => {
+      for (const g of own.values()) void g.connection?.disconnect(false);
+      own.clear();
+    });
+  }
+  let g = byPacing.get(pacing);
+  if (!g) {
+    const connection = new Bottleneck.IORedisConnection({ client: redis.duplicate(), Redis: redis.constructor as typeof Redis });
+    connection.on('error', () => undefined); // reconnects are ioredis's; a failed schedule surfaces on the request
+    g = makeGroups(concurrency, minSpacingMs, connection);
+    byPacing.set(pacing, g);
+  }
+  return g;
 }
 
 /**
@@ -334,15 +390,17 @@ class InstallationTokenCache {
 
 const tokenCaches = new Map<string, InstallationTokenCache>();
 
-/** Forgets every gate and App token cache (tests that reuse target names with fresh peers). */
+/**
+ * Forgets every pause, primary-limit state, local throttling group and App token cache (tests
+ * that reuse target names with fresh peers). Clustered groups live as long as their Redis client.
+ */
 export function resetGithubClientState(): void {
-  gates.clear();
+  limits.clear();
+  localGroups.clear();
   tokenCaches.clear();
 }
 
 // ---------------------------------------------------------------------------------------------
-
-type RequestKind = 'rest' | 'graphql';
 
 /** What an Octokit RequestError looks like; duck-typed so the transitive package need not be imported. */
 interface HttpErrorLike {
@@ -383,6 +441,12 @@ function retryAfterSeconds(value: string | undefined, now: number): number | und
   if (Number.isFinite(n) && n >= 0) return n;
   const at = Date.parse(value);
   return Number.isFinite(at) ? Math.max(0, Math.ceil((at - now) / 1000)) : undefined;
+}
+
+/** How long a GraphQL RATE_LIMITED answer asks us to wait, in ms: until the window resets. */
+function graphqlRateWaitMs(headers: Record<string, string | undefined>): number {
+  const reset = Number(headers['x-ratelimit-reset']);
+  return Number.isFinite(reset) && reset > 0 ? Math.max(0, reset * 1000 - Date.now()) + 1000 : 60_000;
 }
 
 /** How long a rate-limited answer asks us to wait, in ms; undefined when the answer is not a rate limit. */
@@ -435,7 +499,7 @@ function permissionFailure(status: number, route: string, headers: Record<string
 }
 
 function isClassified(err: unknown): boolean {
-  return err instanceof TransientError || err instanceof PermissionError || err instanceof MalformedResponseError || err instanceof GithubResponseError;
+  return err instanceof GithubOriginError || err instanceof TransientError || err instanceof PermissionError || err instanceof MalformedResponseError || err instanceof GithubResponseError;
 }
 
 function classifyHttpError(err: HttpErrorLike, route: string): Error {
@@ -493,33 +557,50 @@ function parseBody<T>(schema: z.ZodType<T>, data: unknown, route: string): T {
   );
 }
 
-/** The `rel="next"` URL of a Link header. */
-function nextLink(link: string | undefined): string | undefined {
-  if (!link) return undefined;
-  for (const part of link.split(',')) {
-    const m = /<([^>]+)>\s*;\s*rel="?([^";]+)"?/.exec(part.trim());
-    if (m && m[2]?.split(/\s+/).includes('next')) return m[1];
+/** Why the locked fetch did not send: carried as the `cause` of Octokit's wrapping RequestError. */
+class NotSent extends Error {
+  constructor(readonly reason: Error) {
+    super(reason.message);
+  }
+}
+
+/** A failure of the HTTP exchange itself (no answer): carried as the `cause` of Octokit's RequestError. */
+class ExchangeFailed extends Error {
+  constructor(
+    readonly original: unknown,
+    readonly timedOut: boolean,
+  ) {
+    super(original instanceof Error ? original.message : String(original));
+  }
+}
+
+/** The first of vigil's own markers in an error's cause chain. */
+function markerOf(err: unknown): NotSent | ExchangeFailed | undefined {
+  for (let e: unknown = err, i = 0; e && i < 5; e = (e as { cause?: unknown }).cause, i++) {
+    if (e instanceof NotSent || e instanceof ExchangeFailed) return e;
   }
   return undefined;
 }
 
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+/** Statuses the retry plugin must not retry: all but 502 and 503 (rate limits are the throttling plugin's). */
+const DO_NOT_RETRY = Array.from({ length: 200 }, (_, i) => 400 + i).filter((s) => s !== 502 && s !== 503);
+
+/** `GET /orgs/{org}` for a route template; `GET /path` (no query) for an absolute URL. */
 function routeOf(options: { method?: string; url?: string }): string {
-  return `${(options.method ?? 'GET').toUpperCase()} ${options.url ?? ''}`;
+  const method = (options.method ?? 'GET').toUpperCase();
+  const url = options.url ?? '';
+  if (!/^https?:\/\//i.test(url)) return `${method} ${url}`;
+  try {
+    return `${method} ${new URL(url).pathname}`;
+  } catch {
+    return method;
+  }
 }
 
-/** Octokit's request-hook types are wide; this is what the hook reads and writes. */
-interface HookOptions {
-  method?: string;
-  url?: string;
-  baseUrl?: string;
-  request?: Record<string, unknown>;
-  [key: string]: unknown;
-}
-interface HookResponse {
-  status: number;
-  headers: Record<string, string | undefined>;
-  data: unknown;
-}
+/** `@octokit/rest` with the throttling and retry plugins (throttling innermost: retries of 502/503 are throttled too). */
+const VigilOctokit = Octokit.plugin(throttling, retry);
 
 /**
  * A GitHub client for one target and one run. Reads the target's secret now (token, or App
@@ -537,20 +618,21 @@ export function githubClient(target: GithubTarget, opts: GithubClientOptions): G
   const minSpacingMs = opts.minSpacingMs ?? 70;
   const maxWaitMs = (opts.maxWaitSeconds ?? 60) * 1000;
   const requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
-  const retries = opts.retries ?? 2;
-  const retryDelayMs = opts.retryDelayMs ?? 500;
   const env = opts.env ?? process.env;
   const now = opts.now ?? Date.now;
   const baseUrl = target.apiUrl.replace(/\/+$/, '');
+  const origin = new URL(baseUrl).origin;
   const octokitLog = {
     debug: (msg: string) => log.debug({ detail: scrub(msg) }, 'octokit'),
     info: (msg: string) => log.debug({ detail: scrub(msg) }, 'octokit'),
-    warn: (msg: string) => log.warn({ detail: scrub(msg) }, 'octokit warning'),
-    error: (msg: string) => log.error({ detail: scrub(msg) }, 'octokit error'),
+    warn: (msg: string) => log.warn({ detail: scrub(String(msg)) }, 'octokit warning'),
+    // @octokit/rest's request log reports every failed request here (a 404 included): vigil
+    // classifies failures itself, so this is detail, not an error of its own.
+    error: (msg: string) => log.debug({ detail: scrub(String(msg)) }, 'octokit request failed'),
   };
 
-  let octokit: Octokit;
   let credential: string;
+  let auth: Record<string, unknown>;
   if ('token' in target.auth) {
     const ref = target.auth.token;
     const token = readSecret(ref, env);
@@ -558,7 +640,7 @@ export function githubClient(target: GithubTarget, opts: GithubClientOptions): G
       throw new PermissionError(`the GitHub token of target ${target.name} is not set: export ${'env' in ref ? ref.env : 'it'} (a token with the scopes listed in the probe docs)`);
     }
     credential = `token:${sha(token)}`;
-    octokit = new Octokit({ auth: token, baseUrl, userAgent: 'vigil', log: octokitLog });
+    auth = { auth: token };
   } else {
     const app = target.auth.app;
     const privateKey = readSecret(app.privateKey, env);
@@ -572,106 +654,150 @@ export function githubClient(target: GithubTarget, opts: GithubClientOptions): G
       cache = new InstallationTokenCache((opts.tokenRefreshMarginSeconds ?? 300) * 1000, now);
       tokenCaches.set(cacheKey, cache);
     }
-    octokit = new Octokit({
-      baseUrl,
-      userAgent: 'vigil',
-      log: octokitLog,
-      authStrategy: createAppAuth,
-      auth: { appId: app.appId, privateKey, installationId: app.installationId, cache, log: octokitLog },
-    });
+    auth = { authStrategy: createAppAuth, auth: { appId: app.appId, privateKey, installationId: app.installationId, cache, log: octokitLog } };
   }
-  const gate = gateFor(`${baseUrl}|${credential}`, concurrency, minSpacingMs);
+  // The limiter key names the credential by a hash only: it is a Redis key when clustered.
+  const limiterKey = sha(`${origin}|${credential}`);
+  const credentialLimits = limitsFor(limiterKey);
+  const groups = groupsFor(opts.redis, concurrency, minSpacingMs);
 
-  /** Remembers the primary-limit headers of an answer, for the gate and the gauge. */
-  function noteRateLimit(headers: Record<string, string | undefined>, kind: RequestKind): void {
-    const remaining = Number(headers['x-ratelimit-remaining']);
-    if (headers['x-ratelimit-remaining'] === undefined || !Number.isFinite(remaining)) return;
-    const resource = headers['x-ratelimit-resource'] ?? (kind === 'graphql' ? 'graphql' : 'core');
-    const reset = Number(headers['x-ratelimit-reset']);
-    gate.primary.set(resource, { remaining, resetAt: Number.isFinite(reset) ? reset * 1000 : 0 });
+  /** Remembers the primary-limit headers of an answer, for the waits and the gauge. */
+  function noteRateLimit(headers: Headers, kind: RequestKind): void {
+    const raw = headers.get('x-ratelimit-remaining');
+    const remaining = Number(raw);
+    if (raw === null || !Number.isFinite(remaining)) return;
+    const resource = headers.get('x-ratelimit-resource') ?? (kind === 'graphql' ? 'graphql' : 'core');
+    const reset = Number(headers.get('x-ratelimit-reset'));
+    credentialLimits.primary.set(resource, { remaining, resetAt: Number.isFinite(reset) ? reset * 1000 : 0 });
     rateRemaining.set([target.name, resource].join(sep), remaining);
   }
 
-  octokit.hook.wrap('request', async (request, rawOptions) => {
-    const options = rawOptions as unknown as HookOptions;
-    const route = routeOf(options);
-    const kind: RequestKind = /\/graphql$/.test(options.url ?? '') ? 'graphql' : 'rest';
-    const resource = kind === 'graphql' ? 'graphql' : 'core';
-    // auth-app mints installation tokens through this same hook while the request that needs
-    // the token holds its slot: the mint bypasses the gate, or one slot would wait for itself.
-    const nested = /\/app\/installations\/[^/]+\/access_tokens$/.test(options.url ?? '');
-    let failures = 0;
-    let rateWaits = 0;
-    for (;;) {
-      const release = nested ? () => undefined : await gate.acquire(resource, signal, maxWaitMs);
-      const timeout = AbortSignal.timeout(requestTimeoutMs);
-      options.request = { ...options.request, signal: AbortSignal.any([signal, timeout]) };
-      let response: HookResponse | undefined;
-      let failure: unknown;
+  /**
+   * The only way out to the network: refuses any URL outside the configured origin (first
+   * request, pagination link, redirect), waits out this credential's pause, bounds the exchange
+   * in time, follows same-origin redirects itself, and counts every exchange.
+   */
+  async function lockedFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+    let url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+    let method = (init.method ?? 'GET').toUpperCase();
+    let body = init.body;
+    for (let hop = 0; ; hop++) {
+      if (url.origin !== origin) {
+        throw new NotSent(
+          new GithubOriginError(
+            `GitHub's answer for ${target.name} pointed vigil to ${url.origin}, outside the configured apiUrl origin ${origin}: refused, the credential is only sent to apiUrl (check apiUrl, or a proxy rewriting Link or Location headers)`,
+            url.origin,
+          ),
+        );
+      }
+      const kind: RequestKind = /\/graphql$/.test(url.pathname) ? 'graphql' : 'rest';
       try {
-        response = (await request(rawOptions)) as unknown as HookResponse;
+        await credentialLimits.waitOut(kind === 'graphql' ? 'graphql' : 'core', signal, maxWaitMs);
       } catch (err) {
-        failure = err;
-      } finally {
-        release();
+        throw new NotSent(err as Error);
       }
-      if (signal.aborted) throw signal.reason;
-
-      if (response) {
-        countRequest(target.name, kind, String(response.status));
-        noteRateLimit(response.headers, kind);
-        const errors = kind === 'graphql' ? (response.data as { errors?: unknown } | null)?.errors : undefined;
-        const rateLimited = Array.isArray(errors) && errors.some((e) => (e as { type?: unknown } | null)?.type === 'RATE_LIMITED');
-        if (!rateLimited) return response as never;
-        const reset = Number(response.headers['x-ratelimit-reset']);
-        const waitMs = Number.isFinite(reset) ? Math.max(0, reset * 1000 - Date.now()) + 1000 : 60_000;
-        if (waitMs > maxWaitMs || rateWaits >= 3) {
-          throw new TransientError(`GitHub GraphQL rate limit reached for ${target.name}; retry in ${Math.ceil(waitMs / 1000)} s`, {
-            retryAfterSeconds: Math.ceil(waitMs / 1000),
-          });
-        }
-        rateWaits++;
-        gate.pause(Date.now() + waitMs);
-        log.warn({ waitMs, route }, 'github graphql rate limit: waiting');
-        continue;
-      }
-
-      // Already classified by a nested pass through this hook (the installation-token mint).
-      if (isClassified(failure)) throw failure;
-      const err = failure as HttpErrorLike;
-      const http = err.response;
-      if (!http) {
+      const timeout = AbortSignal.timeout(requestTimeoutMs);
+      let response: Response;
+      try {
+        response = await fetch(url, { ...init, method, body, redirect: 'manual', signal: AbortSignal.any([signal, timeout]) });
+      } catch (err) {
+        if (signal.aborted) throw new NotSent(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
         countRequest(target.name, kind, timeout.aborted ? 'timeout' : 'network');
-        throw transportFailure(failure, route, timeout.aborted, requestTimeoutMs);
+        throw new ExchangeFailed(err, timeout.aborted);
       }
-      countRequest(target.name, kind, String(http.status));
-      noteRateLimit(http.headers, kind);
-      const waitMs = rateLimitWaitMs(http.status, http.headers, githubMessageOf(http.data), Date.now());
-      if (waitMs !== undefined) {
-        if (waitMs > maxWaitMs || rateWaits >= 3) {
-          const seconds = Math.ceil(waitMs / 1000);
-          throw new TransientError(`GitHub rate limit (${http.status}) for ${route}: retry in ${seconds} s`, { retryAfterSeconds: seconds, cause: failure });
-        }
-        rateWaits++;
-        gate.pause(Date.now() + waitMs);
-        log.warn({ waitMs, route, status: http.status }, 'github rate limit: waiting');
-        continue;
+      countRequest(target.name, kind, String(response.status));
+      noteRateLimit(response.headers, kind);
+      const location = response.headers.get('location');
+      if (!REDIRECTS.has(response.status) || location === null) return response;
+      if (hop >= MAX_REDIRECTS) return response;
+      await response.body?.cancel().catch(() => undefined);
+      url = new URL(location, url);
+      if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === 'POST')) {
+        method = 'GET';
+        body = undefined;
       }
-      if ((http.status === 502 || http.status === 503) && failures < retries) {
-        const delay = retryDelayMs * 2 ** failures;
-        failures++;
-        log.debug({ route, status: http.status, delay }, 'github answered 5xx: retrying');
-        await sleep(delay, signal);
-        continue;
-      }
-      throw classifyHttpError(err, route);
+    }
+  }
+
+  /** The throttling plugin's answer to a rate limit: retry inline when the wait is short. */
+  function onLimit(kind: 'secondary' | 'primary') {
+    return (retryAfter: number, options: { method?: string; url?: string }, _octokit: unknown, retryCount: number): boolean => {
+      const waitMs = retryAfter * 1000;
+      // A secondary limit applies to the whole credential: hold back its other requests too.
+      if (kind === 'secondary') credentialLimits.pause(Date.now() + waitMs);
+      if (waitMs > maxWaitMs || retryCount >= 3 || signal.aborted) return false;
+      log.warn({ waitMs, route: routeOf(options), kind }, 'github rate limit: waiting');
+      return true;
+    };
+  }
+
+  const octokit = new VigilOctokit({
+    ...auth,
+    baseUrl,
+    userAgent: 'vigil',
+    log: octokitLog,
+    request: { fetch: lockedFetch },
+    retry: { retries: opts.retries ?? 2, retryAfterBaseValue: opts.retryDelayMs ?? 500, doNotRetry: DO_NOT_RETRY },
+    throttle: {
+      Bottleneck,
+      id: limiterKey,
+      global: groups.global,
+      write: groups.write,
+      auth: groups.auth,
+      search: groups.search,
+      notifications: groups.notifications,
+      clustering: groups.clustered,
+      onRateLimit: onLimit('primary'),
+      onSecondaryRateLimit: onLimit('secondary'),
+    } as never,
+  });
+
+  octokit.hook.wrap('request', async (request, options) => {
+    const route = routeOf(options);
+    let onAbort: (() => void) | undefined;
+    // The plugins' waits are not abortable: the run's end does not wait for them.
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => undefined);
+    try {
+      return await Promise.race([request(options), aborted]);
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw classify(err, route);
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
     }
   });
 
-  /** Sends one request through the hook; anything not yet classified (a bug) is rethrown as is. */
-  async function send(route: string | { method: string; url: string }, params: Record<string, unknown>): Promise<HookResponse> {
-    const res = typeof route === 'string' ? await octokit.request(route, params) : await octokit.request({ ...route, ...params });
-    return res as unknown as HookResponse;
+  /** Turns whatever came out of Octokit into one of vigil's classified errors. */
+  function classify(err: unknown, route: string): unknown {
+    // Already classified by a nested pass through the hook (the installation-token mint).
+    if (isClassified(err)) return err;
+    const marker = markerOf(err);
+    if (marker instanceof NotSent) return marker.reason;
+    if (marker instanceof ExchangeFailed) return transportFailure(marker.original, route, marker.timedOut, requestTimeoutMs);
+    // The shared limiter itself failed (Redis unreachable, a clustered job past its expiry): nothing was judged, try again later.
+    if ((err as Error | null)?.name === 'BottleneckError' || (err as Error | null)?.name === 'MaxRetriesPerRequestError') {
+      return new TransientError(`GitHub request throttling failed for ${route} (${scrub((err as Error).message)}); retry later`, { cause: err });
+    }
+    const e = err as HttpErrorLike & GraphqlErrorLike;
+    const http = e?.response;
+    if (!http) return err;
+    // GitHub's answer when a GraphQL query ran out of time on its side (the retry plugin's own test for it).
+    if (http.status === 200 && /Something went wrong while executing your query/.test(e.message)) {
+      return new TransientError(`GitHub could not finish ${route} in time (${scrub(e.message).slice(0, 200)}); retry later`, { cause: err });
+    }
+    const rateLimited = Array.isArray((http.data as { errors?: unknown } | null)?.errors) &&
+      ((http.data as { errors: unknown[] }).errors).some((x) => (x as { type?: unknown } | null)?.type === 'RATE_LIMITED');
+    const waitMs = rateLimited ? graphqlRateWaitMs(http.headers) : rateLimitWaitMs(http.status, http.headers, githubMessageOf(http.data), Date.now());
+    if (waitMs !== undefined) {
+      const seconds = Math.ceil(waitMs / 1000);
+      return new TransientError(`GitHub rate limit (${rateLimited ? 'GraphQL RATE_LIMITED' : http.status}) for ${route}: retry in ${seconds} s`, { retryAfterSeconds: seconds, cause: err });
+    }
+    return classifyHttpError(e, route);
   }
 
   async function graphqlPartial<T>(query: string, variables: Record<string, unknown>, schema: z.ZodType<T>): Promise<{ data: T; errors: GithubGraphqlError[] }> {
@@ -697,7 +823,7 @@ export function githubClient(target: GithubTarget, opts: GithubClientOptions): G
     target: target.name,
 
     async rest(route, params, schema) {
-      const res = await send(route, params);
+      const res = await octokit.request(route, params);
       return parseBody(schema, res.data, route);
     },
 
@@ -705,15 +831,18 @@ export function githubClient(target: GithubTarget, opts: GithubClientOptions): G
       const maxPages = options?.maxPages ?? 1000;
       const page = z.array(z.unknown());
       const out: Array<z.output<typeof itemSchema>> = [];
-      let res = await send(route, { per_page: 100, ...params });
-      for (let n = 1; ; n++) {
-        const items = parseBody(page, res.data, route);
+      let n = 0;
+      // Octokit follows `Link: rel="next"`; the locked fetch refuses a link to another origin.
+      for await (const res of octokit.paginate.iterator(route as never, { per_page: 100, ...params } as never)) {
+        n++;
+        const r = res as { data: unknown; headers: Record<string, string | undefined> };
+        const items = parseBody(page, r.data, route);
         items.forEach((item, i) => out.push(parseBody(itemSchema, item, `${route} [page ${n}, item ${i}]`)));
-        const next = nextLink(res.headers.link);
-        if (!next) return out;
-        if (n >= maxPages) throw new MalformedResponseError(`GitHub kept paginating ${route} past ${maxPages} pages; no verdict drawn from a partial list`);
-        res = await send({ method: 'GET', url: next }, {});
+        if (n >= maxPages && /rel="next"/.test(r.headers.link ?? '')) {
+          throw new MalformedResponseError(`GitHub kept paginating ${route} past ${maxPages} pages; no verdict drawn from a partial list`);
+        }
       }
+      return out;
     },
 
     async graphql(query, variables, schema) {

@@ -16,7 +16,14 @@
  * - **Auth**: tokens registered with {@link GithubPeer.addToken} (owner or member per org, a
  *   repository permission); a GitHub App whose JWT (RS256) is verified and which mints
  *   installation tokens with `expires_at`; expired or unknown tokens get 401 "Bad credentials".
- * - **Faults**: `retryAfterNext`, `exhaustRateLimitNext`, `failNext`, `respondNext`, `latencyMs`.
+ * - **Read-level views**: a ref's `refUpdateRule` (the classic rule that applies, shown to any
+ *   reader) and `rules` (rules of the active rulesets that apply), as GitHub shows them to
+ *   non-admins; `failRefViews` answers them with an error, a ruleset with `listed: false` is
+ *   enforced but missing from every ruleset list, an identity with `administrationRead: false`
+ *   is an admin whose token sees no classic rules.
+ * - **Faults**: `retryAfterNext`, `exhaustRateLimitNext`, `failNext`, `respondNext`, `latencyMs`,
+ *   and `secondaryLimit` (more than N requests of one credential in flight → GitHub's 403
+ *   secondary rate limit, counted in `secondaryRefusals`).
  * - **Log**: every request in {@link GithubPeer.requests}, with its kind and path.
  *
  * Both URL layouts work: api.github.com style (`/orgs/…`, `/graphql`) at {@link GithubPeer.apiUrl}
@@ -86,6 +93,11 @@ export interface PeerRuleset {
     actorId?: number | null;
     bypassMode: 'always' | 'pull_request';
   }>;
+  /**
+   * False: enforced (a ref's `rules`, a branch's `protected`, `rules/branches/{b}`) but missing from
+   * every ruleset list — as a ruleset from a level a repository's list does not include. Default true.
+   */
+  listed?: boolean;
 }
 
 export interface PeerRepo {
@@ -101,6 +113,8 @@ export interface PeerRepo {
   private?: boolean;
   protectionRules?: PeerProtectionRule[];
   rulesets?: PeerRuleset[];
+  /** GraphQL answers its refs' `refUpdateRule` and `rules` with an error (e.g. a GitHub that cannot compute them). */
+  failRefViews?: boolean;
 }
 
 export interface PeerOrg {
@@ -126,6 +140,11 @@ export interface PeerIdentity {
   repoPermission?: PeerPermission | Record<string, PeerPermission>;
   /** Classic token scopes, sent as `x-oauth-scopes`. Default `read:org, repo`. */
   scopes?: string;
+  /**
+   * False for a fine-grained token without Administration: read whose user is a repository admin:
+   * GraphQL still says `viewerPermission: ADMIN` but shows no classic rules. Default true.
+   */
+  administrationRead?: boolean;
 }
 
 /** A GitHub App whose installation tokens the peer mints. */
@@ -160,6 +179,19 @@ export interface GithubPeerOptions {
   now?: () => number;
   /** Primary rate limit per token and resource. Default 5000. */
   rateLimit?: number;
+  /** Secondary limits on (see {@link GithubPeer.secondaryLimit}). Default off. */
+  secondaryLimit?: PeerSecondaryLimit;
+}
+
+/**
+ * GitHub's secondary limit on concurrent requests, scaled down: a request arriving while more
+ * than `maxInFlight` requests of the same credential are being answered gets GitHub's 403
+ * "You have exceeded a secondary rate limit" with `retry-after`.
+ */
+export interface PeerSecondaryLimit {
+  maxInFlight: number;
+  /** `retry-after` of the refusal, seconds. Default 1. */
+  retryAfterSeconds?: number;
 }
 
 export interface GithubPeer {
@@ -173,6 +205,12 @@ export interface GithubPeer {
   readonly invalidQueries: Array<{ query: string; errors: string[] }>;
   /** The most requests the peer was answering at once. */
   readonly peakInFlight: number;
+  /** The most requests of one credential the peer was answering at once. */
+  readonly peakInFlightPerCredential: number;
+  /** Secondary limits, when on; may be changed between requests. */
+  secondaryLimit: PeerSecondaryLimit | undefined;
+  /** Requests refused with a secondary rate limit (by {@link GithubPeer.secondaryLimit}, not `retryAfterNext`). */
+  readonly secondaryRefusals: number;
   /** Installation tokens minted so far. */
   readonly installationTokens: Array<{ token: string; expiresAt: string }>;
   addOrg(org: PeerOrg): void;
@@ -385,7 +423,8 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
     return org && repo ? { org, repo } : undefined;
   }
   /** Rulesets that may apply to the repository: its own, then (includeParents) its org's whose repository_name condition matches. */
-  function rulesetsFor(org: PeerOrg, repo: PeerRepo, includeParents: boolean): Array<{ ruleset: PeerRuleset; source: 'Repository' | 'Organization' }> {
+  function rulesetsFor(org: PeerOrg, repo: PeerRepo, includeParents: boolean, listing = false): Array<{ ruleset: PeerRuleset; source: 'Repository' | 'Organization' }> {
+    if (listing) return rulesetsFor(org, repo, includeParents).filter(({ ruleset }) => ruleset.listed !== false);
     const own = (repo.rulesets ?? []).map((ruleset) => ({ ruleset, source: 'Repository' as const }));
     if (!includeParents) return own;
     const parents = (org.rulesets ?? [])
@@ -688,14 +727,14 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
 
       if (rest === '/rulesets') {
         const includeParents = url.searchParams.get('includes_parents') !== 'false';
-        const list = rulesetsFor(org, repo, includeParents).map(({ ruleset, source }) => rulesetSummary(org, repo, ruleset, source));
+        const list = rulesetsFor(org, repo, includeParents, true).map(({ ruleset, source }) => rulesetSummary(org, repo, ruleset, source));
         const { page, link } = paginate(list, url);
         return { status: 200, body: page, headers: link ? { link } : {} };
       }
 
       if ((m = /^\/rulesets\/(\d+)$/.exec(rest))) {
         const id = Number(m[1]);
-        const hit = rulesetsFor(org, repo, true).find(({ ruleset }) => ruleset.id === id) ?? notFound();
+        const hit = rulesetsFor(org, repo, true, true).find(({ ruleset }) => ruleset.id === id) ?? notFound();
         return { status: 200, body: rulesetDetail(org, repo, hit.ruleset, hit.source, who) };
       }
     }
@@ -896,10 +935,31 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
     };
   }
 
+  function refUpdateRuleNode(rule: PeerProtectionRule, kind: Identity['kind']): Record<string, unknown> {
+    return {
+      __typename: 'RefUpdateRule',
+      pattern: rule.pattern,
+      allowsDeletions: rule.allowsDeletions ?? false,
+      allowsForcePushes: rule.allowsForcePushes ?? false,
+      blocksCreations: false,
+      requiredApprovingReviewCount: rule.requiresApprovingReviews ? (rule.requiredApprovingReviewCount ?? 1) : null,
+      requiredStatusCheckContexts: rule.requiresStatusChecks ? (rule.requiredStatusCheckContexts ?? []) : [],
+      requiresCodeOwnerReviews: rule.requiresCodeOwnerReviews ?? false,
+      requiresConversationResolution: rule.requiresConversationResolution ?? false,
+      requiresLinearHistory: rule.requiresLinearHistory ?? false,
+      requiresSignatures: rule.requiresCommitSignatures ?? false,
+      viewerAllowedToDismissReviews: false,
+      viewerCanPush: kind === 'token',
+    };
+  }
+
   function refNode(org: PeerOrg, repo: PeerRepo, branch: string, who: Identity | undefined): Record<string, unknown> {
     const fullName = `${org.login}/${repo.name}`;
-    const admin = who !== undefined && permissionOn(who, fullName) === 'admin';
+    const admin = who !== undefined && permissionOn(who, fullName) === 'admin' && who.administrationRead !== false;
     const ruleIndex = (repo.protectionRules ?? []).findIndex((r) => globToRegExp(r.pattern).test(branch));
+    const viewFailure = (): never => {
+      throw new TypedError('Something went wrong while reading the protection of this ref.', 'SERVICE_UNAVAILABLE');
+    };
     return {
       __typename: 'Ref',
       id: nodeId('Ref', `${fullName}:${branch}`),
@@ -907,6 +967,20 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
       prefix: 'refs/heads/',
       // Classic rules are visible to admins only: others see null (as GitHub does, silently).
       branchProtectionRule: admin && ruleIndex >= 0 ? protectionRuleNode(org, repo, (repo.protectionRules ?? [])[ruleIndex] as PeerProtectionRule, ruleIndex) : null,
+      // The read-level view of the classic rule that applies ("viewable by non-admins").
+      refUpdateRule: () =>
+        repo.failRefViews ? viewFailure() : who !== undefined && ruleIndex >= 0 ? refUpdateRuleNode((repo.protectionRules ?? [])[ruleIndex] as PeerProtectionRule, who.kind) : null,
+      // Rules of the active repository and organisation rulesets that apply to this ref.
+      rules: (args: ConnectionArgs) =>
+        repo.failRefViews ? viewFailure() : connection(
+          'rules',
+          rulesetsFor(org, repo, true)
+            .filter(({ ruleset }) => ruleset.enforcement === 'active' && appliesToBranch(ruleset, repo, branch))
+            .flatMap(({ ruleset }) =>
+              ruleset.rules.map((rule, i) => ({ __typename: 'RepositoryRule', id: nodeId('RepositoryRule', `${ruleset.id}:${i}`), type: rule.type.toUpperCase(), parameters: ruleParameters(rule) })),
+            ),
+          args,
+        ),
       target: () => {
         const oid = createHash('sha1').update(`${fullName}:${branch}`).digest('hex');
         return { __typename: 'Commit', id: nodeId('Commit', oid), oid, abbreviatedOid: oid.slice(0, 7) };
@@ -939,9 +1013,9 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
       defaultBranchRef: () => (d !== null && !isEmptyRepo(repo) ? refNode(org, repo, d, who) : null),
       // Classic rules: admins see them; others get an empty list, which is what GitHub answers.
       branchProtectionRules: (args: ConnectionArgs) =>
-        connection('branchProtectionRules', admin ? (repo.protectionRules ?? []).map((r, i) => protectionRuleNode(org, repo, r, i)) : [], args),
+        connection('branchProtectionRules', admin && who.administrationRead !== false ? (repo.protectionRules ?? []).map((r, i) => protectionRuleNode(org, repo, r, i)) : [], args),
       rulesets: (args: ConnectionArgs & { includeParents?: boolean | null }) =>
-        connection('rulesets', rulesetsFor(org, repo, args.includeParents ?? true).map(({ ruleset, source }) => rulesetNode(org, repo, ruleset, source, who)), args),
+        connection('rulesets', rulesetsFor(org, repo, args.includeParents ?? true, true).map(({ ruleset, source }) => rulesetNode(org, repo, ruleset, source, who)), args),
       refs: (args: ConnectionArgs & { refPrefix: string; query?: string | null }) => {
         if (args.refPrefix !== 'refs/heads/') return connection('refs', [], args);
         const names = branchesOf(repo)
@@ -1084,18 +1158,29 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
 
   let inFlight = 0;
   let peakInFlight = 0;
+  let peakPerCredential = 0;
+  let secondaryRefusals = 0;
+  const inFlightBy = new Map<string, number>();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     inFlight++;
     peakInFlight = Math.max(peakInFlight, inFlight);
+    // Counted from arrival, as GitHub counts concurrent requests per credential.
+    const cred = req.headers.authorization ?? '';
+    const mine = (inFlightBy.get(cred) ?? 0) + 1;
+    inFlightBy.set(cred, mine);
+    peakPerCredential = Math.max(peakPerCredential, mine);
+    const limit = peer.secondaryLimit;
+    const overLimit = limit !== undefined && cred !== '' && mine > limit.maxInFlight ? limit : undefined;
     try {
-      await handleCounted(req, res);
+      await handleCounted(req, res, overLimit);
     } finally {
       inFlight--;
+      inFlightBy.set(cred, (inFlightBy.get(cred) ?? 1) - 1);
     }
   }
 
-  async function handleCounted(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handleCounted(req: IncomingMessage, res: ServerResponse, overLimit: PeerSecondaryLimit | undefined): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://peer');
     const method = (req.method ?? 'GET').toUpperCase();
     const rawPath = url.pathname;
@@ -1133,6 +1218,14 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
       }
       entry.auth = who.kind;
       entry.login = who.login;
+      if (overLimit) {
+        secondaryRefusals++;
+        return answer(
+          403,
+          { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', documentation_url: `${docs}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits`, status: '403' },
+          { ...rateHeaders(who.login, kind === 'graphql' ? 'graphql' : 'core'), 'retry-after': String(overLimit.retryAfterSeconds ?? 1) },
+        );
+      }
 
       const override = overrides.findIndex((o) => o.match.test(rawPath));
       if (override >= 0) {
@@ -1202,6 +1295,13 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
     get peakInFlight() {
       return peakInFlight;
     },
+    get peakInFlightPerCredential() {
+      return peakPerCredential;
+    },
+    secondaryLimit: options.secondaryLimit,
+    get secondaryRefusals() {
+      return secondaryRefusals;
+    },
     installationTokens,
     addOrg(org) {
       orgs.set(org.login.toLowerCase(), org);
@@ -1231,6 +1331,8 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
       requests.length = 0;
       invalidQueries.length = 0;
       peakInFlight = 0;
+      peakPerCredential = 0;
+      secondaryRefusals = 0;
     },
     close() {
       for (const s of sockets) s.destroy();
