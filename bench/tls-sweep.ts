@@ -2,7 +2,7 @@
  * TLS sweep: one run of the real tls-certificate-posture probe over one target with many local
  * endpoints, timed, with the peak RSS of the probing process.
  *
- *   npm run build && node dist/bench/tls-sweep.js [endpoints=500] [sweeps=1]
+ *   npm run build && node dist/bench/tls-sweep.js [endpoints=500] [sweeps=1] [legacyProtocolCheckHours=24]
  *
  * The TLS servers run in a separate process (bench/tls-peers.ts) so that their memory does not
  * count against this one. Each serves leaf + intermediate under a test root given as the
@@ -10,8 +10,13 @@
  * as in the config, `{ host: 127.0.0.1, port, servername: vigil.test }` (SNI sent, the name
  * checked against the certificate's DNS names, no DNS lookup).
  *
- * The probe is called as the daemon's runner calls it: `collect` with the default params and an
- * abort signal on the default 120 s run budget, then `evaluate`. RSS of this process is sampled
+ * The probe is called as the daemon's runner calls it: `collect` with the default params (but
+ * `legacyProtocolCheckHours` from the command line) and an abort signal on the default 120 s run
+ * budget, then `evaluate`. Sweeps run in one process, as a daemon's runs do: the first makes the
+ * TLS 1.0/1.1 checks, later ones reuse their verdicts (unless legacyProtocolCheckHours is 0), and
+ * certificates and chain verdicts are remembered from the first. Each run reports the TCP
+ * connections and handshakes the servers saw for it, per endpoint. For the side-by-side with
+ * blackbox_exporter in a fresh process, see bench/tls-blackbox.ts. RSS of this process is sampled
  * every 20 ms (`process.memoryUsage().rss`) and the kernel's high-water mark
  * (`process.resourceUsage().maxRSS`, the whole life of the process) is reported too.
  *
@@ -27,6 +32,7 @@ import { startPeerProcess } from './tls-peers.js';
 
 const endpointCount = Number(process.argv[2] ?? 500);
 const sweeps = Number(process.argv[3] ?? 1);
+const legacyProtocolCheckHours = Number(process.argv[4] ?? 24);
 const MiB = 1024 * 1024;
 const targets = { seconds: 10, peakRssMiB: 200 };
 const log = pino({ level: 'silent' });
@@ -70,7 +76,7 @@ function rssSampler(intervalMs: number): { stop(): { peak: number; samples: numb
 
 async function main(): Promise<void> {
   // The peer process holds one listening socket per server plus the accepted connections; this
-  // process at most 3 sockets per endpoint in flight (maxConcurrentEndpoints at once).
+  // process at most maxConcurrentEndpoints main handshakes plus as many legacy checks (up to 2 sockets each) at once.
   const fdLimit = openFileLimit();
   if (fdLimit !== undefined && fdLimit < endpointCount + 256) {
     throw new Error(`open-file limit ${fdLimit} is too low for ${endpointCount} servers: raise it (ulimit -n ${endpointCount + 1024})`);
@@ -78,13 +84,14 @@ async function main(): Promise<void> {
   const tStart = performance.now();
   const peers = await startPeerProcess(endpointCount);
   const peersStartSeconds = (performance.now() - tStart) / 1000;
-  const params = probe.params.parse({});
+  const params = probe.params.parse({ legacyProtocolCheckHours });
   const endpoints = peers.ports.map((port) => TlsEndpoint.parse({ host: '127.0.0.1', port, servername: 'vigil.test' }));
   const target = { name: 'bench-local', spec: { endpoints, caFile: peers.caFile } };
 
   const runs: Array<Record<string, unknown>> = [];
   let allPassed = true;
   let worst = { seconds: 0, peakRssBytes: 0 };
+  let counted = (await peers.stats()).perPort;
   try {
     for (let sweep = 1; sweep <= sweeps; sweep++) {
       const rssBefore = process.memoryUsage().rss;
@@ -110,6 +117,13 @@ async function main(): Promise<void> {
         for (const f of notPassing) console.error(`  ${f.resource}: ${f.outcome}: ${f.message}`);
       }
       const seconds = (t2 - t0) / 1000;
+      // Let the probe's polite closes (end, then destroy after 1 s) settle before reading the counts.
+      await new Promise((r) => setTimeout(r, 1_500));
+      const now = (await peers.stats()).perPort;
+      const perEndpoint = (key: 'connections' | 'completed' | 'refused'): number =>
+        +(now.reduce((sum, c, i) => sum + c[key] - (counted[i]?.[key] ?? 0), 0) / endpointCount).toFixed(2);
+      const serverSaw = { tcpConnections: perEndpoint('connections'), handshakesCompleted: perEndpoint('completed'), handshakesRefused: perEndpoint('refused') };
+      counted = now;
       worst = { seconds: Math.max(worst.seconds, seconds), peakRssBytes: Math.max(worst.peakRssBytes, rss.peak) };
       runs.push({
         sweep,
@@ -124,16 +138,11 @@ async function main(): Promise<void> {
         peakRssSampledMiB: mib(rss.peak),
         rssSamples: rss.samples,
         maxSampleGapMs: rss.maxGapMs,
+        perEndpoint: serverSaw,
       });
     }
 
-    // Let the probe's polite closes (end, then destroy after 1 s) settle before reading the counts.
-    await new Promise((r) => setTimeout(r, 1_500));
     const peerStats = await peers.stats();
-    const per = (key: 'connections' | 'completed' | 'refused') => {
-      const values = peerStats.perPort.map((c) => c[key] / sweeps);
-      return { min: Math.min(...values), max: Math.max(...values), total: values.reduce((a, b) => a + b, 0) };
-    };
     const maxRssKiB = process.resourceUsage().maxRSS; // kilobytes (KiB) on Linux
 
     console.log(
@@ -142,14 +151,9 @@ async function main(): Promise<void> {
           machine: { cpus: os.cpus().length, node: process.version, openFileLimit: fdLimit ?? null },
           probe: probe.id,
           maxConcurrentEndpoints,
+          legacyProtocolCheckHours,
           peers: { process: 'separate (bench/tls-peers.ts)', servers: endpointCount, startSeconds: +peersStartSeconds.toFixed(2), rssMiB: mib(peerStats.rssBytes) },
           runs,
-          // Per endpoint and sweep, as the servers counted them.
-          perEndpoint: {
-            tcpConnections: per('connections'),
-            handshakesCompleted: per('completed'),
-            handshakesRefused: per('refused'),
-          },
           measuringProcess: {
             peakRssSampledMiB: mib(worst.peakRssBytes),
             maxRssMiB: +(maxRssKiB / 1024).toFixed(1),

@@ -4,10 +4,10 @@
  */
 import type { Finding } from '../../src/probe/contract.js';
 import {
-  buildChain,
+  buildChainCached,
+  certificateFromBase64,
   certificateMatchesName,
   certificateNames,
-  parseCertificate,
   knownHashes,
   weakHashes,
   type Certificate,
@@ -21,7 +21,19 @@ export interface AssessParams {
   allowTls11: boolean;
   minRsaBits: number;
   minEcBits: number;
+  /**
+   * How long a TLS 1.0/1.1 verdict may be reused (collect re-checks when it is older). Evaluate
+   * reports the protocols unknown when the verdict it is given is older than this plus
+   * {@link legacyStaleGraceMs}. Undefined: the verdict's age is not judged (older observations).
+   */
+  legacyProtocolCheckHours?: number;
 }
+
+/**
+ * Slack on top of `legacyProtocolCheckHours` before evaluate calls a legacy verdict stale: collect
+ * decides on reuse at the start of a run and evaluate judges at its end, a run budget later.
+ */
+export const legacyStaleGraceMs = 3_600_000;
 
 /** Machine-readable problem kinds, in `details.problems`. */
 export type ProblemKind =
@@ -138,7 +150,27 @@ function unknownFinding(ep: EndpointObservation, reason: string): Finding {
 }
 
 function parseAll(b64s: readonly string[]): Certificate[] {
-  return b64s.map((b64) => parseCertificate(Buffer.from(b64, 'base64')));
+  return b64s.map((b64) => certificateFromBase64(b64));
+}
+
+/**
+ * The TLS 1.0/1.1 verdicts evaluate may use at `now`: as observed, or both unknown when the
+ * observation says they were checked longer ago than the params allow (or says so unreadably).
+ */
+function legacyVerdicts(
+  ep: EndpointObservation,
+  params: AssessParams,
+  now: Date,
+): { acceptsTls10: boolean | null; acceptsTls11: boolean | null; why: string | undefined } {
+  const observed = { acceptsTls10: ep.acceptsTls10, acceptsTls11: ep.acceptsTls11, why: ep.legacyError };
+  if (ep.legacyObservedAt === undefined || params.legacyProtocolCheckHours === undefined) return observed;
+  const at = Date.parse(ep.legacyObservedAt);
+  const maxAgeMs = params.legacyProtocolCheckHours * 3_600_000 + legacyStaleGraceMs;
+  if (Number.isFinite(at) && now.getTime() - at <= maxAgeMs) return observed;
+  const why = Number.isFinite(at)
+    ? `last checked ${new Date(at).toISOString()}, longer ago than legacyProtocolCheckHours (${params.legacyProtocolCheckHours} h) allows`
+    : 'the time of the last check cannot be read';
+  return { acceptsTls10: null, acceptsTls11: null, why };
 }
 
 /** The judgement of one endpoint at `now`. */
@@ -158,7 +190,7 @@ export function assessEndpoint(ep: EndpointObservation, params: AssessParams, no
     };
   }
   const leaf = presented[0] as Certificate;
-  const result = buildChain({ leaf, intermediates: presented.slice(1), anchors, at: now });
+  const result = buildChainCached({ leaf, intermediates: presented.slice(1), anchors, at: now });
   const anchorPrints = new Set(anchors.map((a) => a.fingerprint));
   // Expiry and strength are judged on the verified path; when there is none, on what the server sent.
   const judged = result.anchored ? result.chain : presented;
@@ -253,17 +285,18 @@ export function assessEndpoint(ep: EndpointObservation, params: AssessParams, no
 
   // --- protocols
   const legacyAllowed = params.allowTls11;
-  if (ep.acceptsTls10 === true && ep.acceptsTls11 === true && !legacyAllowed) {
+  const legacy = legacyVerdicts(ep, params, now);
+  if (legacy.acceptsTls10 === true && legacy.acceptsTls11 === true && !legacyAllowed) {
     problem('accepts TLS 1.0 and 1.1: disable TLS 1.0 and 1.1 on the server', 'tls10-accepted', 'tls11-accepted');
   } else {
-    if (ep.acceptsTls10 === true)
+    if (legacy.acceptsTls10 === true)
       problem(`accepts TLS 1.0: disable TLS 1.0${legacyAllowed ? '' : ' and 1.1'} on the server`, 'tls10-accepted');
-    if (ep.acceptsTls11 === true && !legacyAllowed)
+    if (legacy.acceptsTls11 === true && !legacyAllowed)
       problem('accepts TLS 1.1: disable TLS 1.0 and 1.1 on the server', 'tls11-accepted');
   }
-  const legacyWhy = ep.legacyError ? ` (${ep.legacyError})` : '';
-  if (ep.acceptsTls10 === null) unknowns.push(`could not tell whether it accepts TLS 1.0${legacyWhy}`);
-  if (ep.acceptsTls11 === null && !legacyAllowed) unknowns.push(`could not tell whether it accepts TLS 1.1${legacyWhy}`);
+  const legacyWhy = legacy.why ? ` (${legacy.why})` : '';
+  if (legacy.acceptsTls10 === null) unknowns.push(`could not tell whether it accepts TLS 1.0${legacyWhy}`);
+  if (legacy.acceptsTls11 === null && !legacyAllowed) unknowns.push(`could not tell whether it accepts TLS 1.1${legacyWhy}`);
 
   // --- the earliest expiry: of the verified path, or of what the server sent
   const earliest = judged.reduce((a, b) => (b.notAfter.getTime() < a.notAfter.getTime() ? b : a));
@@ -297,8 +330,9 @@ export function assessEndpoint(ep: EndpointObservation, params: AssessParams, no
       signature: c.signature.name,
       trusted: anchorPrints.has(c.fingerprint),
     })),
-    acceptsTls10: ep.acceptsTls10,
-    acceptsTls11: ep.acceptsTls11,
+    acceptsTls10: legacy.acceptsTls10,
+    acceptsTls11: legacy.acceptsTls11,
+    ...(ep.legacyObservedAt !== undefined ? { legacyCheckedAt: ep.legacyObservedAt } : {}),
     weak,
     problems: problems.flatMap((p) => p.kinds),
   };

@@ -254,14 +254,17 @@ export function parseCertificate(der: Buffer): Certificate {
     publicKey = undefined; // an algorithm OpenSSL cannot load: reported as an unknown key
   }
   const selfIssued = x509.subject === x509.issuer;
-  let selfSigned = false;
-  if (selfIssued && publicKey) {
+  // Checked on first use: a trust store holds ~150 self-issued roots, and verifying each root's
+  // own signature up front (a public-key operation each) would cost every process tens of ms.
+  let selfSigned: boolean | undefined;
+  const verifySelf = (): boolean => {
+    if (!selfIssued || !publicKey) return false;
     try {
-      selfSigned = x509.verify(publicKey);
+      return x509.verify(publicKey);
     } catch {
-      selfSigned = false;
+      return false;
     }
-  }
+  };
   return {
     x509,
     der: raw,
@@ -276,9 +279,69 @@ export function parseCertificate(der: Buffer): Certificate {
     key: keyInfo(publicKey),
     isCa: x509.ca,
     selfIssued,
-    selfSigned,
+    get selfSigned(): boolean {
+      selfSigned ??= verifySelf();
+      return selfSigned;
+    },
     publicKey,
   };
+}
+
+/**
+ * A bounded map that forgets the least recently used entry first, bounded both in entries and in
+ * total weight (e.g. bytes), so that a server sending huge or ever-new certificates cannot make
+ * it hold more than its budget.
+ */
+export class LruMap<V> {
+  private readonly map = new Map<string, { value: V; weight: number }>();
+  private total = 0;
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxWeight: number,
+    private readonly weigh: (key: string, value: V) => number,
+  ) {}
+  get(key: string): V | undefined {
+    const entry = this.map.get(key);
+    if (entry === undefined) return undefined;
+    this.map.delete(key);
+    this.map.set(key, entry);
+    return entry.value;
+  }
+  set(key: string, value: V): void {
+    const weight = this.weigh(key, value);
+    if (weight > this.maxWeight) return; // never worth evicting everything else for
+    this.delete(key);
+    this.map.set(key, { value, weight });
+    this.total += weight;
+    while (this.map.size > this.maxEntries || this.total > this.maxWeight) this.delete(this.map.keys().next().value as string);
+  }
+  private delete(key: string): void {
+    const entry = this.map.get(key);
+    if (entry === undefined) return;
+    this.map.delete(key);
+    this.total -= entry.weight;
+  }
+}
+
+/**
+ * Certificates already parsed in this process, by their base64 DER. A certificate is a pure
+ * function of its bytes, so the cache can only answer what parsing would: endpoints behind one
+ * CA share intermediates and roots, collect and evaluate of one run see the same leaves, and a
+ * daemon sees them again every run. Bounded to 4096 certificates and 8 MiB of base64 (about
+ * 2.5 times that in memory, with the native X.509 and key objects): ~2,000 typical ones.
+ */
+const parsedCertificates = new LruMap<Certificate>(4096, 8 * 1024 * 1024, (b64) => b64.length);
+
+/**
+ * {@link parseCertificate} of base64 DER, through the per-process cache. The result is frozen
+ * (shared between callers). Throws, and caches nothing, when it is not a certificate.
+ */
+export function certificateFromBase64(b64: string): Certificate {
+  const hit = parsedCertificates.get(b64);
+  if (hit) return hit;
+  const cert = Object.freeze(parseCertificate(Buffer.from(b64, 'base64')));
+  parsedCertificates.set(b64, cert);
+  return cert;
 }
 
 /** Parses every certificate of a PEM bundle (e.g. a caFile); text outside the blocks is ignored. */
@@ -426,6 +489,55 @@ export function buildChain(input: ChainInput): ChainResult {
   if (firstAnchored) return { ok: false, chain: firstAnchored, anchored: true, error: timeError(firstAnchored, at) };
   const fallback = best ?? { chain: [leaf], code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' as const, cert: leaf };
   return { ok: false, chain: fallback.chain, anchored: false, error: { code: fallback.code, cert: fallback.cert } };
+}
+
+/** A chain verdict by fingerprints: it holds no certificate, so it keeps none alive. */
+interface RememberedChain {
+  ok: boolean;
+  anchored: boolean;
+  chain: readonly string[];
+  error?: { code: ChainErrorCode; cert: string };
+}
+
+/**
+ * Chain verdicts already computed in this process. {@link buildChain} depends on its inputs only
+ * through the certificates (by fingerprint, in order), `maxDepth`, and — for the validation time —
+ * whether each certificate is expired, not yet valid, or valid at `at`: the key is exactly that,
+ * so a cached verdict is the verdict buildChain would give. A certificate that changes changes
+ * the key; time moving past a notBefore or notAfter changes it too.
+ */
+const chainVerdicts = new LruMap<RememberedChain>(4096, 4 * 1024 * 1024, (key) => key.length * 2);
+
+function chainKey(input: ChainInput): string {
+  const t = input.at.getTime();
+  const part = (certs: readonly Certificate[]): string =>
+    certs.map((c) => `${c.fingerprint}${c.notAfter.getTime() < t ? 'x' : c.notBefore.getTime() > t ? 'n' : 'v'}`).join(',');
+  return `${input.maxDepth ?? 10}|${part([input.leaf])}|${part(input.intermediates)}|${part(input.anchors)}`;
+}
+
+/** {@link buildChain}, remembered per process by {@link chainKey}: the same answer, computed once. */
+export function buildChainCached(input: ChainInput): ChainResult {
+  const key = chainKey(input);
+  const hit = chainVerdicts.get(key);
+  if (hit) {
+    // Every certificate of a verdict comes from its input, and the key names them all.
+    const byPrint = new Map([input.leaf, ...input.intermediates, ...input.anchors].map((c) => [c.fingerprint, c]));
+    const cert = (print: string): Certificate => byPrint.get(print) as Certificate;
+    return {
+      ok: hit.ok,
+      anchored: hit.anchored,
+      chain: hit.chain.map(cert),
+      ...(hit.error ? { error: { code: hit.error.code, cert: cert(hit.error.cert) } } : {}),
+    };
+  }
+  const result = buildChain(input);
+  chainVerdicts.set(key, {
+    ok: result.ok,
+    anchored: result.anchored,
+    chain: result.chain.map((c) => c.fingerprint),
+    ...(result.error ? { error: { code: result.error.code, cert: result.error.cert.fingerprint } } : {}),
+  });
+  return result;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -481,7 +481,7 @@ describe('gauges', () => {
 
 describe('definition', () => {
   it('has the documented params and defaults, and rejects unknown ones', () => {
-    expect(probe.params.parse({})).toEqual({ minDaysValid: 21, allowTls11: false, minRsaBits: 2048, minEcBits: 256, connectTimeoutMs: 10_000 });
+    expect(probe.params.parse({})).toEqual({ minDaysValid: 21, allowTls11: false, minRsaBits: 2048, minEcBits: 256, connectTimeoutMs: 10_000, legacyProtocolCheckHours: 24 });
     expect(probe.params.safeParse({ minDaysValid: -1 }).success).toBe(false);
     expect(probe.params.safeParse({ minDayValid: 3 }).success).toBe(false);
   });

@@ -37,6 +37,12 @@ export interface EndpointObservation {
   acceptsTls11: boolean | null;
   /** Why acceptsTls10 or acceptsTls11 is null. */
   legacyError?: string;
+  /**
+   * When acceptsTls10/acceptsTls11 were observed (ISO 8601): this run's start, or an earlier run's
+   * when the verdict was reused (params.legacyProtocolCheckHours). Absent when no legacy
+   * handshake was attempted (no certificate could be read) and in observations written before it.
+   */
+  legacyObservedAt?: string;
 }
 
 /** The output of `collect`: one entry per configured endpoint, in configuration order. */

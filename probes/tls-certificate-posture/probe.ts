@@ -3,6 +3,7 @@ import { defineProbe, type ProbeGauge, type ProbeResult } from '../../src/probe/
 import { assessEndpoint } from './assess.js';
 import {
   createHandshakeContexts,
+  Limiter,
   loadTrustStore,
   mapBounded,
   observeEndpoint,
@@ -11,8 +12,13 @@ import {
 } from './handshake.js';
 import type { TlsObservation } from './observation.js';
 
-/** Endpoints of one target probed at once: enough to sweep hundreds in seconds, few enough sockets. */
-export const maxConcurrentEndpoints = 16;
+/**
+ * Main handshakes of one target at once, and as many TLS 1.0/1.1 checks beside them: enough to
+ * sweep hundreds of endpoints in seconds, few enough sockets (at most 32 + 64: an old server's
+ * legacy check is two pinned handshakes at once). 32, as blackbox_exporter is scraped in the
+ * benchmark (bench/tls-blackbox.ts).
+ */
+export const maxConcurrentEndpoints = 32;
 
 /** The probe's params, validated at config load time. */
 export const Params = z.strictObject({
@@ -26,6 +32,13 @@ export const Params = z.strictObject({
   minEcBits: z.number().int().default(256),
   /** Time budget of one handshake, TCP connect included. Default 10 000 ms. */
   connectTimeoutMs: z.number().int().min(1).default(10_000),
+  /**
+   * How long a TLS 1.0/1.1 verdict is reused before the legacy handshakes are made again, in
+   * hours; 0 checks at every run. The verdict is re-checked sooner when the endpoint presents
+   * another chain or negotiates another protocol, and a process's first run always checks.
+   * At most 24, so that no verdict is carried for more than a day. Default 24.
+   */
+  legacyProtocolCheckHours: z.number().min(0).max(24).default(24),
 });
 export type Params = z.output<typeof Params>;
 
@@ -73,7 +86,8 @@ export const probe = defineProbe<TlsTargetSpec, Params, TlsObservation>({
       'For each configured endpoint: the certificate chain verifies against the system roots plus the target\'s caFile; ' +
       'the certificate is valid for the configured name (subject alternative names; SNI is sent except for IP literals); ' +
       'no certificate in the chain expires within `minDaysValid` days; leaf and intermediate keys are at least `minRsaBits` (RSA) / ' +
-      '`minEcBits` (EC) and not signed with MD5 or SHA-1; the server refuses TLS 1.0, and TLS 1.1 unless `allowTls11`. ' +
+      '`minEcBits` (EC) and not signed with MD5 or SHA-1; the server refuses TLS 1.0, and TLS 1.1 unless `allowTls11` ' +
+      '(checked at least every `legacyProtocolCheckHours`, and whenever the chain or protocol changes). ' +
       'An endpoint that cannot be reached is reported unknown, never pass.',
     permissions: 'none: it only opens TLS connections to the configured endpoints',
     remediation:
@@ -90,13 +104,19 @@ export const probe = defineProbe<TlsTargetSpec, Params, TlsObservation>({
     const store = await loadTrustStore(ctx.target.spec.caFile);
     const contexts = createHandshakeContexts(store);
     const sockets = new SocketSet();
+    const legacy = { maxAgeMs: ctx.params.legacyProtocolCheckHours * 3_600_000, now: ctx.now };
+    const legacySlots = new Limiter(maxConcurrentEndpoints);
     const onAbort = (): void => sockets.abortAll();
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const endpoints = await mapBounded(ctx.target.spec.endpoints, maxConcurrentEndpoints, async (endpoint) => {
+      const options = { store, contexts, timeoutMs: ctx.params.connectTimeoutMs, sockets, legacy, legacySlots, signal: ctx.signal };
+      // Main handshakes take maxConcurrentEndpoints slots; each endpoint's legacy check then runs in
+      // legacySlots while the next main handshake starts (see observeEndpoint).
+      const started = await mapBounded(ctx.target.spec.endpoints, maxConcurrentEndpoints, async (endpoint) => {
         ctx.signal.throwIfAborted();
-        return observeEndpoint(endpoint, { store, contexts, timeoutMs: ctx.params.connectTimeoutMs, sockets });
+        return observeEndpoint(endpoint, options);
       });
+      const endpoints = await Promise.all(started.map((s) => s.observation));
       ctx.signal.throwIfAborted();
       return { endpoints };
     } finally {
