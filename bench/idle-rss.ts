@@ -70,7 +70,7 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
-  const loaded = loadConfig(file, registry, { ...process.env, VIGIL_BENCH_ADMIN_TOKEN: 'bench-token-not-secret' });
+  const loaded = loadConfig(file, registry, { ...process.env, VIGIL_BENCH_ADMIN_TOKEN: 'bench-token-not-secret-0123456789abcdef' });
   const discard = new Writable({ write: (_chunk, _enc, cb) => cb() });
   const log = createLogger(loaded.config.log.level, discard);
 

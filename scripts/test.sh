@@ -4,24 +4,43 @@
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/ensure.sh
-# Debian's chromium renders the email and /trust pages in the browser tests.
-if [ -z "${VIGIL_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+# Debian packages the tests run for real, installed in one apt-get call when missing (as root):
+#   chromium            renders the email and /trust pages in the browser tests (or set VIGIL_CHROMIUM)
+#   prometheus          promtool unit-tests the alert rules in deploy/prometheus (or set VIGIL_PROMTOOL)
+#   docker-compose      validates deploy/compose.yaml (`docker-compose config -q`; no engine runs)
+#                       (or set VIGIL_DOCKER_COMPOSE); prometheus also brings the real Prometheus
+#                       server that scrapes a running vigil in test/prometheus-live.test.ts
+#   restic, borgbackup, pgbackrest, postgresql
+#                       the backup-repository probe against real repositories, a throwaway PostgreSQL
+#                       cluster (initdb, pg_ctl), real pg_dump files and pg_restore
+missing=""
+need() { # need COMMAND PACKAGE [OVERRIDE_VAR]
+  if [ -n "${3:-}" ] && eval "[ -n \"\${$3:-}\" ]"; then return 0; fi
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/lib/postgresql/$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)/bin/$1" ] || missing="$missing $2"
+}
+need chromium chromium VIGIL_CHROMIUM
+need promtool prometheus VIGIL_PROMTOOL
+need docker-compose docker-compose VIGIL_DOCKER_COMPOSE
+need prometheus prometheus VIGIL_PROMETHEUS
+need restic restic
+need borg borgbackup
+need pgbackrest pgbackrest
+need pg_dump postgresql
+need initdb postgresql
+missing=$(echo "$missing" | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/^ *//; s/ *$//')
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "vigil: installing chromium with apt-get (browser tests)" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 \
-      || fail "apt-get could not install chromium: install it by hand (apt-get install -y chromium) or set VIGIL_CHROMIUM"
+    echo "vigil: installing $missing with apt-get (tests run them for real)" >&2
+    # shellcheck disable=SC2086
+    # prometheus without its recommends (exporters we do not need); the rest as Debian ships them
+    # (chromium's fonts, postgresql's client tools).
+    (apt-get update -qq && for pkg in $missing; do
+       case "$pkg" in prometheus|docker-compose) set -- --no-install-recommends ;; *) set -- ;; esac
+       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" "$pkg" || exit 1
+     done) >&2 \
+      || fail "apt-get could not install $missing: install them by hand (apt-get install -y $missing)"
   else
-    fail 'chromium is not installed (the browser tests need it): run "sudo apt-get install -y chromium", or set VIGIL_CHROMIUM to a Chromium binary'
-  fi
-fi
-# promtool (Debian's prometheus package) unit-tests the alert rules in deploy/prometheus.
-if [ -z "${VIGIL_PROMTOOL:-}" ] && ! command -v promtool >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "vigil: installing prometheus (promtool) with apt-get" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >&2 \
-      || fail "apt-get could not install prometheus: install it by hand (apt-get install -y prometheus) or set VIGIL_PROMTOOL"
-  else
-    fail 'promtool is not installed (the alert-rule tests need it): run "sudo apt-get install -y prometheus", or set VIGIL_PROMTOOL'
+    fail "the tests need these Debian packages: run \"sudo apt-get install -y $missing\""
   fi
 fi
 # The suite runs twice: on the machine's Node.js, and on Node.js 24 LTS — the supported runtime — from the

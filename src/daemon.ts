@@ -4,22 +4,22 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { LoadedConfig } from './config/load.js';
-import { bearerMatches, listen, sendJson, type Listener } from './http/server.js';
+import { ConfigError, MIN_ADMIN_TOKEN_LENGTH, type LoadedConfig } from './config/load.js';
+import { bearerMatches, HTML_PAGE_HEADERS, listen, sendJson, type HttpLimits, type Listener, type RequestTarget } from './http/server.js';
 import { VigilMetrics } from './http/metrics.js';
 import type { ProbeResult } from './probe/contract.js';
 import { configuredUnits, evidenceFor, splitByConfiguration, type ScheduledUnit } from './probe/units.js';
 import { controlStatus, type ControlState } from './posture/status.js';
-import { describeLocation, openRedis, PROBES_QUEUE, RedisUnavailableError, RESULTS_QUEUE, type ProbeJobData, type RedisLocation } from './queue/connection.js';
+import { externalRedisSettings, keyPrefix, openRedis, pingAtStart, PROBES_QUEUE, RESULTS_QUEUE, type ProbeJobData, type RedisLocation, type RedisSettings } from './queue/connection.js';
 import { ProbeWorker } from './queue/probe-worker.js';
 import { Recorder } from './queue/recorder.js';
 import { RedisRunCoordinator } from './queue/run-coordinator.js';
 import { Scheduler } from './queue/scheduler.js';
-import { registerSecret } from './secrets.js';
+import { registerSecret, secretFileModeWarning } from './secrets.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './store/embedded-redis.js';
 import { checkRedisServer } from './store/redis-checks.js';
 import { StateStore } from './store/state.js';
-import { DayCloser } from './store/day-close.js';
+import { DayCloser, SnapshotIntegrityError } from './store/day-close.js';
 import { EmailQueue } from './notify/email-queue.js';
 import { createMailer } from './notify/email.js';
 import { trustRoutes } from './http/trust.js';
@@ -34,6 +34,8 @@ export interface DaemonOptions {
   onFatal?: (err: Error) => void;
   /** Injected clock for status computations. */
   now?: () => Date;
+  /** Internal, for tests: shorter HTTP timeouts on both listeners. Default: the limits in src/http/server.ts. */
+  httpLimits?: Partial<HttpLimits>;
 }
 
 /** A running daemon. */
@@ -71,6 +73,10 @@ function adminToken(loaded: LoadedConfig, log: Logger): string {
     chmodSync(file, 0o600);
   }
   registerSecret(token);
+  // The file is vigil's own: a short token in it was put there by hand, and is refused like a configured one.
+  if (token.length < MIN_ADMIN_TOKEN_LENGTH) throw new ConfigError([`${file}: the admin token is shorter than ${MIN_ADMIN_TOKEN_LENGTH} characters: delete the file to have vigil generate one, or set http.admin.token`]);
+  const modeWarning = secretFileModeWarning(file);
+  if (modeWarning) log.warn({ warning: modeWarning }, 'configuration warning');
   log.warn({ file }, 'admin token not configured: using the generated token in this file');
   return token;
 }
@@ -78,9 +84,11 @@ function adminToken(loaded: LoadedConfig, log: Logger): string {
 /** Starts the daemon: Redis, queues, workers, scheduler, HTTP listeners. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { loaded, log } = opts;
+  for (const warning of loaded.warnings) log.warn({ warning }, 'configuration warning');
   const now = opts.now ?? (() => new Date());
   const { config } = loaded;
-  const prefix = config.redis.prefix;
+  // A hash tag in a Redis Cluster (see keyPrefix): every key of vigil and BullMQ in one slot.
+  const prefix = keyPrefix(config.redis);
   const closers: Array<() => Promise<void>> = [];
   const closeAll = async () => {
     for (const close of closers.reverse()) {
@@ -95,23 +103,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   let embedded: EmbeddedRedis | undefined;
   try {
-    let location: RedisLocation;
-    if (config.redis.url) location = { url: config.redis.url };
-    else {
+    let settings: RedisSettings | undefined = externalRedisSettings(config.redis, loaded.secrets.redisPassword, loaded.dir);
+    if (!settings) {
       embedded = await startEmbeddedRedis({
         dataDir: path.resolve(config.dataDir),
         log,
         onUnexpectedExit: ({ code, signal }) => opts.onFatal?.(new Error(`the embedded redis-server exited (code ${code}, signal ${signal}): see ${path.resolve(config.dataDir, 'redis', 'redis.log')}`)),
       });
-      location = embedded.connection;
+      settings = { location: embedded.connection, password: loaded.secrets.redisPassword };
     }
-    const settings = { location, password: loaded.secrets.redisPassword };
+    const location: RedisLocation = settings.location;
     const token = adminToken(loaded, log);
 
     let lastRedisError = 0;
-    let lastRedisErrorMessage = '';
     const onRedisError = (err: Error) => {
-      lastRedisErrorMessage = err.message;
       // Reconnect attempts repeat the same error many times a second: log at most every 10 s.
       if (Date.now() - lastRedisError < 10_000) return;
       lastRedisError = Date.now();
@@ -121,11 +126,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     closers.push(async () => void client.disconnect());
     const workerConn: Redis = openRedis(settings, 'worker', 'vigil-worker', onRedisError);
     closers.push(async () => void workerConn.disconnect());
-    try {
-      await client.ping();
-    } catch (err) {
-      throw new RedisUnavailableError(`cannot reach Redis at ${describeLocation(location)} (${lastRedisErrorMessage || (err as Error).message}): start it, or fix redis.url`);
-    }
+    // Bounded: a silent server (e.g. plain Redis behind a rediss:// URL) must not hold the start.
+    await pingAtStart(client, location);
     await checkRedisServer(client, log);
 
     const state = new StateStore(client, prefix, config.timezone);
@@ -135,6 +137,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const resultsQueue = new Queue<ProbeResult>(RESULTS_QUEUE, { connection: workerConn, prefix });
     closers.push(() => probesQueue.close());
     closers.push(() => resultsQueue.close());
+    // Without a listener BullMQ prints every connection error (e.g. during a Sentinel failover) to stderr.
+    probesQueue.on('error', onRedisError);
+    resultsQueue.on('error', onRedisError);
 
     const posture = async () => {
       const { results, corrupt } = await state.latestResults();
@@ -159,6 +164,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         emailCounts: async () => (email ? await email.counts() : new Map()),
         endOfDay: (day: string) => zonedInstant(addDays(day, 1), '00:00', config.timezone),
         minGreenDays: config.trust.minGreenDays,
+        readiness: () => readiness(),
       },
       [...loaded.probes.values()].map((p) => p.probe),
     );
@@ -183,6 +189,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       timeoutMs: config.worker.timeoutSeconds * 1000,
       log: log.child({ component: 'worker' }),
       onRun: (r, s) => metrics.observeRun(r, s),
+      previousResult: (probe, target) => state.latestResult(probe, target),
     });
     closers.push(() => worker.close(config.shutdown.graceSeconds * 1000));
 
@@ -204,10 +211,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         connection: workerConn,
         client,
         prefix,
-        mailer: createMailer({ smtpUrl: loaded.secrets.smtpUrl, from: config.email.from, to: config.email.to, organization: config.trust.organization }),
+        mailer: createMailer({ smtpUrl: loaded.secrets.smtpUrl, from: config.email.from, to: config.email.to, organization: config.trust.organization, allowPlaintext: config.email.allowPlaintext }),
         retryHours: config.email.retryHours,
         snapshotText: (date) => closer.getText(date),
         log: log.child({ component: 'email' }),
+        now: () => now().getTime(),
       });
       const e = email;
       closers.push(() => e.close());
@@ -222,8 +230,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       onPublished: async (snapshot) => {
         await email?.enqueue(snapshot.date);
       },
+      onIntegrityFailure: ({ source }) => metrics.countIntegrityFailure(source),
     });
     await closer.markFirstDay(now());
+    closer.warnIfUnsigned();
 
     // The latest snapshot, parsed once per published day.
     let latestCache: { day: string; snapshot: Snapshot } | undefined;
@@ -231,7 +241,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const day = await client.get(`${prefix}:snapshot-latest`);
       if (!day) return undefined;
       if (latestCache?.day !== day) {
-        const snapshot = await closer.get(day);
+        // One that fails its integrity check is absent for the feed and the metrics (the closer logged and counted it).
+        const snapshot = await closer.get(day).catch((err: unknown) => {
+          if (err instanceof SnapshotIntegrityError) return undefined;
+          throw err;
+        });
         if (!snapshot) return undefined;
         latestCache = { day, snapshot };
       }
@@ -239,21 +253,28 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     };
 
     const tick = async () => {
+      // Live probe workers on the queue = live replicas, which then share archive.dir.
+      if (!closer.signed) closer.warnIfSharedUnsigned(await probesQueue.getWorkersCount().catch(() => 0));
       await scheduler.catchUp(now());
       const closed = await closer.closeDueDays(now());
       if (closed.some((c) => c.result === 'busy')) log.debug('another replica is closing a day');
+      // Jobs BullMQ failed for stalling whose replica died before re-queueing them (see src/queue/stalls.ts).
+      await worker.requeueStalled(probesQueue);
+      await recorder.requeueStalled(resultsQueue);
       const latestDay = await client.get(`${prefix}:snapshot-latest`);
-      // Covers a crash between publishing a day and queueing its email (days already sent are skipped).
-      if (latestDay && email) {
-        for (let back = 2; back >= 0; back--) {
+      // Covers a crash between publishing a day and queueing its email, a job failed behind the
+      // worker's back, and days not sent within email.retryHours (given up and counted once).
+      if (latestDay && email && config.email) {
+        for (let back = Math.ceil(config.email.retryHours / 24) + 2; back >= 0; back--) {
           const day = addDays(latestDay, -back);
-          if (await client.exists(`${prefix}:snapshot:${day}`)) await email.enqueue(day);
+          if (await client.exists(`${prefix}:snapshot:${day}`)) await email.reconcile(day);
         }
       }
     };
 
     const health = async (_req: unknown, res: import('node:http').ServerResponse) => sendJson(res, 200, { status: 'ok' });
-    const ready = async (_req: unknown, res: import('node:http').ServerResponse) => {
+    /** What keeps this replica from being ready: GET /readyz and the vigil_ready gauge. */
+    async function readiness(): Promise<string[]> {
       const problems: string[] = [];
       try {
         await client.ping();
@@ -262,6 +283,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }
       if (!worker.worker.isRunning()) problems.push('probe worker not running');
       if (!recorder.worker.isRunning()) problems.push('recorder not running');
+      return problems;
+    }
+    const ready = async (_req: unknown, res: import('node:http').ServerResponse) => {
+      const problems = await readiness();
       sendJson(res, problems.length ? 503 : 200, { status: problems.length ? 'not ready' : 'ready', problems });
     };
     const requireToken = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): boolean => {
@@ -269,17 +294,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       sendJson(res, 401, { error: 'missing or wrong bearer token' }, { 'www-authenticate': 'Bearer realm="vigil-admin"' });
       return false;
     };
-    const sendSnapshot = async (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, date: string) => {
-      const text = await closer.getText(date);
+    const sendSnapshot = async (target: RequestTarget, res: import('node:http').ServerResponse, date: string) => {
+      let text: string | undefined;
+      try {
+        text = await closer.getText(date);
+      } catch (err) {
+        if (!(err instanceof SnapshotIntegrityError)) throw err;
+        return sendJson(res, 500, { error: err.message });
+      }
       if (text === undefined) return sendJson(res, 404, { error: `no snapshot for ${date}` });
-      const format = new URL(req.url ?? '/', 'http://x').searchParams.get('format') ?? 'json';
+      const format = target.searchParams.get('format') ?? 'json';
       if (format === 'json') {
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
         return void res.end(text);
       }
       const snapshot = JSON.parse(text) as Snapshot;
       if (format === 'html') {
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...HTML_PAGE_HEADERS, 'cache-control': 'no-store' });
         return void res.end(renderHtml(snapshot, { organization: config.trust.organization }));
       }
       if (format === 'md') {
@@ -300,6 +331,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         lastMeasuredAt: c.lastMeasuredAt ?? null,
         frameworks: def?.frameworks,
         probes: def?.probes,
+        /** Probes of the control whose source has no target in this config: not part of its measurement. */
+        notConfiguredProbes: split.measured.find((m) => m.id === c.id)?.notConfiguredProbes ?? [],
         targets: c.targets.map((t) => ({
           ...t,
           lastMeasuredAt: t.lastMeasuredAt ?? null,
@@ -312,9 +345,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       'admin',
       config.http.admin.listen,
       {
-        '/metrics': async (_req, res) => {
+        '/metrics': async (req, res) => {
+          // Metrics name red controls, TLS endpoints and targets: optionally behind the admin token.
+          if (config.http.admin.metricsAuth && !requireToken(req, res)) return;
           const body = await metrics.registry.metrics();
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
           res.end(body);
         },
         '/healthz': health,
@@ -325,21 +360,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           const notConfigured = split.notConfigured.map((c) => ({ id: c.id, title: c.title, status: 'not_configured', reasons: ['no probe of this control has a configured target'], frameworks: c.frameworks, probes: c.probes }));
           sendJson(res, 200, { generatedAt: now().toISOString(), controls: [...p.controls.map((c) => controlView(c, p.latest, false)), ...notConfigured] });
         },
-        '/api/snapshots/latest': async (req, res) => {
+        '/api/snapshots/latest': async (req, res, target) => {
           if (!requireToken(req, res)) return;
-          const snapshot = await latestSnapshot();
-          if (!snapshot) return sendJson(res, 404, { error: 'no day has been closed yet' });
-          await sendSnapshot(req, res, snapshot.date);
+          // The day, not the cached snapshot: one that fails its check answers 500, not "none yet".
+          const day = await client.get(`${prefix}:snapshot-latest`);
+          if (!day) return sendJson(res, 404, { error: 'no day has been closed yet' });
+          await sendSnapshot(target, res, day);
         },
-        '/api/snapshots/*': async (req, res) => {
+        '/api/snapshots/*': async (req, res, target) => {
           if (!requireToken(req, res)) return;
-          const date = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.slice('/api/snapshots/'.length));
+          const date = target.rest;
           if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) return sendJson(res, 400, { error: 'expected /api/snapshots/YYYY-MM-DD' });
-          await sendSnapshot(req, res, date);
+          await sendSnapshot(target, res, date);
         },
-        '/api/controls/*': async (req, res) => {
+        '/api/controls/*': async (req, res, target) => {
           if (!requireToken(req, res)) return;
-          const id = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.slice('/api/controls/'.length));
+          const id = target.rest;
           const p = await posture();
           const c = p.controls.find((x) => x.id === id);
           if (!c) return sendJson(res, 404, { error: `no control "${id}"` });
@@ -347,6 +383,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         },
       },
       log,
+      { maxConnections: config.http.admin.maxConnections, allowedHosts: config.http.admin.allowedHosts, limits: opts.httpLimits },
     );
     closers.push(() => admin.close());
     const pub: Listener = await listen(
@@ -371,6 +408,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         }),
       },
       log,
+      { maxConnections: config.http.public.maxConnections, limits: opts.httpLimits },
     );
     closers.push(() => pub.close());
 

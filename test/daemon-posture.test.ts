@@ -18,7 +18,7 @@ const catalog = `controls:
     frameworks: { soc2: [CC6.7], iso27001: [A.8.24] }
     probes: [fake-check]
 `;
-const token = 'posture-admin-token-0123456789';
+const token = 'posture-admin-token-0123456789-abcdef';
 let redis: TestRedisServer;
 let daemon: Daemon;
 let clock = new Date('2026-11-20T10:00:00Z');

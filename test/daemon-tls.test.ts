@@ -17,7 +17,7 @@ let client: Redis;
 let peer: ValidTlsPeer;
 let deadPort: number;
 const running: Daemon[] = [];
-const token = 'e2e-admin-token-0123456789';
+const token = 'e2e-admin-token-0123456789-abcdefgh';
 
 beforeAll(async () => {
   [redis, peer, deadPort] = await Promise.all([startRedisServer({ appendonly: true }), startValidTlsPeer(), closedPort()]);

@@ -45,7 +45,7 @@ afterEach(async () => {
 });
 
 function config(prefix: string, schedule: string, extra = '') {
-  const env = { TEST_ADMIN_TOKEN: 'admin-token-for-tests-123' };
+  const env = { TEST_ADMIN_TOKEN: 'admin-token-for-tests-0123456789-abc' };
   return testConfig(
     `redis: { url: "${redis.url}", prefix: ${prefix} }
 http: { public: { listen: 127.0.0.1:0 }, admin: { listen: 127.0.0.1:0, token: { env: TEST_ADMIN_TOKEN } } }
@@ -83,15 +83,15 @@ describe('pipeline: scheduler → probes queue → worker → results queue → 
 
     const unauth = await get(`${daemon.adminUrl}/api/controls`);
     expect(unauth.status).toBe(401);
-    const wrong = await get(`${daemon.adminUrl}/api/controls`, 'admin-token-for-tests-124');
+    const wrong = await get(`${daemon.adminUrl}/api/controls`, 'admin-token-for-tests-0123456789-abd');
     expect(wrong.status).toBe(401);
-    const api = await get(`${daemon.adminUrl}/api/controls`, 'admin-token-for-tests-123');
+    const api = await get(`${daemon.adminUrl}/api/controls`, 'admin-token-for-tests-0123456789-abc');
     expect(api.status).toBe(200);
     const body = api.json() as { controls: Array<{ id: string; status: string; reasons: string[] }> };
     expect(body.controls).toHaveLength(1);
     expect(body.controls[0]).toMatchObject({ id: 'fake-control', status: 'red', reasons: ['fake-check/beta: 1 failing (r2)'] });
 
-    const one = await get(`${daemon.adminUrl}/api/controls/fake-control`, 'admin-token-for-tests-123');
+    const one = await get(`${daemon.adminUrl}/api/controls/fake-control`, 'admin-token-for-tests-0123456789-abc');
     const detail = one.json() as { targets: Array<{ target: string; result: ProbeResult }> };
     expect(detail.targets.find((t) => t.target === 'beta')?.result.findings[0]?.message).toBe('r2 is broken: fix the setting');
 
@@ -155,7 +155,7 @@ describe('pipeline: scheduler → probes queue → worker → results queue → 
   });
 
   it('keeps a secret out of logs, results and metrics', async () => {
-    const secret = 'admin-token-for-tests-123';
+    const secret = 'admin-token-for-tests-0123456789-abc';
     fakeBehaviour.set('alpha', async () => {
       throw new PermissionError(`request with token ${secret} was refused`);
     });

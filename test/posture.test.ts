@@ -303,7 +303,8 @@ describe('the daily email', () => {
       connection: new Redis(redis.url, { maxRetriesPerRequest: null }),
       client,
       prefix: w.prefix,
-      mailer: createMailer({ smtpUrl: smtp.url, from: 'vigil@acme.test', to: ['security@acme.test'], organization: 'Acme', timeoutMs: 2_000 }),
+      // The test peer speaks plain SMTP; TLS is covered in email.test.ts.
+      mailer: createMailer({ smtpUrl: smtp.url, from: 'vigil@acme.test', to: ['security@acme.test'], organization: 'Acme', timeoutMs: 2_000, allowPlaintext: true }),
       retryHours: 12,
       backoffBaseMs: 200,
       snapshotText: (date) => w.closer.getText(date),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ignoreRuleProblems, IgnoreRule } from '../../probes/iac-drift/ignore-rules.js';
 
 /**
  * A secret is never a value in YAML: the file names where it lives.
@@ -34,6 +35,17 @@ export const Listen = z
     return { host: m[1] || m[2] || '127.0.0.1', port };
   });
 export type Listen = z.output<typeof Listen>;
+
+/** `host:port` of a Redis node or sentinel (IPv6 literals bracketed), parsed to `{ host, port }`. */
+const HostPort = z.string().transform((value, ctx) => {
+  const m = /^(?:\[([^\]]+)\]|([^:/\s]+)):(\d+)$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: 'expected host:port, e.g. 10.0.0.5:26379' });
+    return z.NEVER;
+  }
+  return { host: (m[1] ?? m[2]) as string, port };
+});
 
 /** `host:port`, with IPv6 literals bracketed. */
 function endpointName(host: string, port: number): string {
@@ -109,8 +121,244 @@ export const GithubTarget = z
     allowInsecureHttp: z.boolean().default(false),
     auth: GithubAuth,
   })
-  .refine((t) => t.org !== undefined || t.repos.length > 0, { message: 'give an org, repos, or both' });
+  .refine((t) => t.org !== undefined || t.repos.length > 0, { message: 'give an org, repos, or both' })
+  .superRefine((t, ctx) => {
+    // The token travels with every request: clear text only when the config says so explicitly.
+    const scheme = URL.canParse(t.apiUrl) ? new URL(t.apiUrl).protocol : '';
+    if (scheme === 'https:' || (scheme === 'http:' && t.allowInsecureHttp)) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['apiUrl'],
+      message:
+        scheme === 'http:'
+          ? 'an http:// apiUrl sends the GitHub token in clear text: use https://, or set allowInsecureHttp: true on this target'
+          : 'expected an https:// URL',
+    });
+  });
 export type GithubTarget = z.output<typeof GithubTarget>;
+
+/** An AWS service endpoint override (VPC endpoint, tests): https, or http on loopback only. */
+const AwsEndpoint = z
+  .string()
+  .url()
+  .refine((u) => {
+    const url = new URL(u);
+    // The session token of assumed-role credentials travels in a header: clear text only to this machine.
+    return url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname));
+  }, 'expected an https:// URL (http:// only to 127.0.0.1, [::1] or localhost)');
+
+/**
+ * An AWS target: one account, reached with the SDK's default credential chain and optionally
+ * through `sts:AssumeRole`. IAM is global; Config (and later Backup) are read in every region.
+ */
+export const AwsTarget = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'expected a name of letters, digits, ".", "_" or "-"'),
+    /** Regions of the regional services (Config, Backup). IAM is global and signed for us-east-1 whatever these are. */
+    regions: z
+      .array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'expected an AWS region such as us-east-1'))
+      .min(1, 'list at least one region')
+      .refine((r) => new Set(r).size === r.length, 'list each region once'),
+    /** Role to assume (session name `vigil`) through `endpoints.sts`; the base credentials come from the default provider chain. */
+    roleArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'expected a role ARN, e.g. arn:aws:iam::222222222222:role/vigil-readonly')
+      .optional(),
+    /** The role's external id (sts:ExternalId condition): a secret reference. */
+    externalId: SecretRef.optional(),
+    /** Per-service endpoint overrides. */
+    endpoints: z
+      .strictObject({ iam: AwsEndpoint.optional(), sts: AwsEndpoint.optional(), config: AwsEndpoint.optional(), backup: AwsEndpoint.optional() })
+      .default({}),
+  })
+  .refine((t) => t.externalId === undefined || t.roleArn !== undefined, { message: 'externalId needs a roleArn to assume', path: ['externalId'] });
+export type AwsTarget = z.output<typeof AwsTarget>;
+
+// ── backups: the backup tools teams run themselves (probes backup-repository, backup-restore-drill) ──
+
+const BackupName = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'expected a name of letters, digits, ".", "_" or "-"');
+/** Recovery point objective: the newest backup must be younger than this. */
+const RpoHours = z.number().positive().max(24 * 366).default(26);
+/** A repository location. Credentials never go in it (they would appear in `ps` and in errors): use `password`/`environment`. */
+const RepositoryLocation = z
+  .string()
+  .min(1)
+  .refine((r) => !/:\/\/[^/@\s]*:[^/@\s]*@/.test(r), 'put no password in the repository URL: give it as an environment secret ({ env } / { file })');
+/** Extra environment for the tool (object-store credentials such as AWS_ACCESS_KEY_ID), every value a secret reference. */
+const ToolEnvironment = z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name in capitals'), SecretRef).default({});
+/** The tool's executable (absolute path, or a name looked up on PATH). */
+const ToolCommand = z.string().min(1).optional();
+
+/** A restic repository (read with `--no-lock`). */
+export const ResticBackup = z.strictObject({
+  name: BackupName,
+  kind: z.literal('restic'),
+  /** Passed as RESTIC_REPOSITORY, e.g. /srv/restic, sftp:host:/srv/restic, s3:s3.amazonaws.com/bucket. */
+  repository: RepositoryLocation,
+  /** Passed as RESTIC_PASSWORD. */
+  password: SecretRef,
+  /** Snapshot groups that must each be fresh; empty: the newest snapshot of the repository. */
+  snapshots: z
+    .array(
+      z.strictObject({
+        host: z.string().min(1).optional(),
+        /** The snapshot must contain every one of these paths. */
+        paths: z.array(z.string().min(1)).default([]),
+        /** The snapshot must carry every one of these tags. */
+        tags: z.array(z.string().min(1)).default([]),
+      }),
+    )
+    .default([]),
+  rpoHours: RpoHours,
+  /** Run `restic check` (structure) at every run. */
+  check: z.boolean().default(true),
+  /** N > 0: each run also reads subset k/N of the pack data (k rotates by the day, so N daily runs read all of it). 0: never. */
+  readDataSubsets: z.number().int().min(0).max(10_000).default(0),
+  environment: ToolEnvironment,
+  command: ToolCommand,
+});
+
+/** A BorgBackup repository (read with `--bypass-lock`). */
+export const BorgBackup = z.strictObject({
+  name: BackupName,
+  kind: z.literal('borg'),
+  /** A local path, or ssh://user@host/path. */
+  repository: RepositoryLocation,
+  /** Passed as BORG_PASSPHRASE; leave out for an unencrypted repository. */
+  passphrase: SecretRef.optional(),
+  /** BORG_KEY_FILE, for keyfile-mode repositories. */
+  keyFile: z.string().min(1).optional(),
+  /** Archive name globs (`--glob-archives`) that must each have a fresh archive; empty: the newest archive. */
+  archives: z.array(z.string().min(1)).default([]),
+  rpoHours: RpoHours,
+  /** Run `borg check` (repository and archive metadata) at every run. */
+  check: z.boolean().default(true),
+  /** N > 0: add `--verify-data` (decrypt and hash every chunk) on every N-th day. 0: never. */
+  verifyDataEveryDays: z.number().int().min(0).max(366).default(0),
+  /** BORG_BASE_DIR for vigil's borg (security and keys directories). Default: <dataDir>/borg. */
+  baseDir: z.string().min(1).optional(),
+  environment: ToolEnvironment,
+  command: ToolCommand,
+});
+
+/** A pgBackRest stanza (`info` and `verify` only; `check` writes to the database and is never run). */
+export const PgbackrestBackup = z.strictObject({
+  name: BackupName,
+  kind: z.literal('pgbackrest'),
+  stanza: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a stanza name'),
+  /** pgbackrest.conf to read (`--config`). Default: pgBackRest's own. */
+  configFile: z.string().min(1).optional(),
+  /** Which repository (`--repo`); default: all that the config defines. */
+  repo: z.number().int().min(1).max(256).optional(),
+  /** The repository cipher passphrase, passed as PGBACKREST_REPO<n>_CIPHER_PASS (repo 1 unless `repo` says). */
+  cipherPass: SecretRef.optional(),
+  rpoHours: RpoHours,
+  /** Run `pgbackrest verify` (checksums of every backup and WAL file) at every run. */
+  verify: z.boolean().default(true),
+  environment: ToolEnvironment,
+  command: ToolCommand,
+});
+
+/** A directory of dump files (e.g. nightly `pg_dump -Fc`). */
+export const DumpsBackup = z.strictObject({
+  name: BackupName,
+  kind: z.literal('dumps'),
+  dir: z.string().min(1),
+  /** File-name glob (`*`, `?`) of the dumps; `*.sha256` sidecars never match. */
+  pattern: z.string().min(1).default('*'),
+  /** `postgres-custom`: the newest dump is read through by `pg_restore`. `raw`: size and checksum only. */
+  format: z.enum(['postgres-custom', 'raw']).default('raw'),
+  rpoHours: RpoHours,
+  /** pg_restore's executable. */
+  command: ToolCommand,
+});
+
+/** A directory of restore-drill records (JSON files), for systems outside AWS. */
+export const DrillsBackup = z.strictObject({
+  name: BackupName,
+  kind: z.literal('drills'),
+  dir: z.string().min(1),
+  /** Systems that must each have a drill; empty: every system that has a record. */
+  systems: z.array(z.string().min(1)).default([]),
+  /** A system's newest passed drill must be at most this old; a failed drill this recent fails the system. */
+  maxDaysSinceDrill: z.number().int().min(1).max(3660).default(90),
+  /** Recovery time objective: a passed drill that took longer fails. */
+  maxRestoreMinutes: z.number().positive().default(240),
+});
+
+/** One `backups:` entry: what it is (`kind`) and how to read it. */
+export const BackupTarget = z.discriminatedUnion('kind', [ResticBackup, BorgBackup, PgbackrestBackup, DumpsBackup, DrillsBackup]);
+export type BackupTarget = z.output<typeof BackupTarget>;
+
+/** The secret references of a `backups:` entry, by their key path inside it (checked at load, read by the probe at run time). */
+export function backupSecrets(t: BackupTarget): Array<[string, SecretRef]> {
+  const refs: Array<[string, SecretRef | undefined]> = [];
+  if (t.kind === 'restic') refs.push(['password', t.password]);
+  if (t.kind === 'borg') refs.push(['passphrase', t.passphrase]);
+  if (t.kind === 'pgbackrest') refs.push(['cipherPass', t.cipherPass]);
+  if ('environment' in t) for (const [name, ref] of Object.entries(t.environment)) refs.push([`environment.${name}`, ref]);
+  return refs.filter((r): r is [string, SecretRef] => r[1] !== undefined);
+}
+
+/** Environment variables a workspace's tool may not be given: vigil sets them, or they change what plan does. */
+const IAC_RESERVED_ENV = /^(TF_DATA_DIR|TF_IN_AUTOMATION|TF_CLI_ARGS(_.*)?|TF_LOG(_.*)?|TF_INPUT)$/;
+
+const IacEnvName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+  .refine((n) => !IAC_RESERVED_ENV.test(n), 'vigil sets TF_DATA_DIR and TF_IN_AUTOMATION itself, and TF_CLI_ARGS*, TF_LOG* and TF_INPUT could change what plan does or print values: leave them out');
+
+/**
+ * One environment variable handed to the tool: a name passed through from vigil's own
+ * environment, or `{ name, from: { env } | { file } }` for a secret read by reference (and scrubbed
+ * from everything vigil writes). Nothing else is inherited.
+ */
+export const IacEnv = z.union([IacEnvName, z.strictObject({ name: IacEnvName, from: SecretRef })], {
+  error: 'expected a variable NAME (passed through) or { name: NAME, from: { env: OTHER } | { file: PATH } }',
+});
+export type IacEnv = z.infer<typeof IacEnv>;
+
+/**
+ * One entry of `iac:` — an OpenTofu/Terraform workspace checked by the iac-drift probe (`dir`,
+ * optionally with `planFile` to read CI's plan instead of running the tool), or a `discover` root
+ * searched for root modules with a backend that no workspace declares.
+ */
+export const IacWorkspace = z
+  .strictObject({
+    /** The target name. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'expected a name of letters, digits, ".", "_" or "-"'),
+    /** The root module (relative to the config file). Required unless planFile or discover is given. */
+    dir: z.string().min(1).optional(),
+    /** `tofu` (default), `terraform`, or a path to the executable (relative to the config file). */
+    binary: z.string().min(1).default('tofu'),
+    /** `plan` (default: reality vs code) or `refresh-only` (reality vs state only). */
+    mode: z.enum(['plan', 'refresh-only']).default('plan'),
+    /** Environment variables passed to the tool; nothing else is inherited. */
+    env: z.array(IacEnv).default([]),
+    /** `-var-file` arguments, relative to `dir`. */
+    varFiles: z.array(z.string().min(1)).default([]),
+    /** Time budget of init + plan + show; exceeded → the tool is killed, the result is unknown. */
+    timeoutMinutes: z.number().positive().max(24 * 60).default(30),
+    /** Instead of running the tool: a `show -json` document CI produced (path or glob, newest wins; relative to the config file). */
+    planFile: z.string().min(1).optional(),
+    /** Ignore rules (also read from vigil.drift-ignore.yaml in `dir`). */
+    ignore: z.array(IgnoreRule).default([]),
+    /** A directory searched for root modules with a backend/cloud block that no workspace declares ("not monitored"). */
+    discover: z.string().min(1).optional(),
+  })
+  .superRefine((w, ctx) => {
+    if (w.discover !== undefined) {
+      if (w.dir !== undefined || w.planFile !== undefined) ctx.addIssue({ code: 'custom', path: ['discover'], message: 'a discover entry names only a directory to search: give dir/planFile in their own entries' });
+      return;
+    }
+    if (w.dir === undefined && w.planFile === undefined) ctx.addIssue({ code: 'custom', message: 'give dir (a root module), planFile (a show -json document), or discover (a directory to search)' });
+    const names = w.env.map((e) => (typeof e === 'string' ? e : e.name));
+    names.forEach((n, i) => {
+      if (names.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['env', i], message: `${n} is listed twice` });
+    });
+    for (const problem of ignoreRuleProblems(w.ignore, new Date(), 'ignore')) ctx.addIssue({ code: 'custom', path: ['ignore'], message: problem });
+  });
+export type IacWorkspace = z.output<typeof IacWorkspace>;
 
 /** Per-probe overrides: schedule, params, or switching a probe off. */
 export const ProbeSettings = z.strictObject({
@@ -140,6 +388,9 @@ export const VigilConfig = z.strictObject({
     .string()
     .default('UTC')
     .refine((tz) => {
+      // The default needs no check, and asking Intl loads ICU's time-zone data (~8 MB of RSS) into
+      // every process — a run-once or `config check` on a UTC config never needs it otherwise.
+      if (tz === 'UTC') return true;
       try {
         new Intl.DateTimeFormat('en-US', { timeZone: tz });
         return true;
@@ -164,9 +415,33 @@ export const VigilConfig = z.strictObject({
         }, 'expected a URL without a password: put it in redis.password as { env: NAME } or { file: PATH }')
         .optional(),
       password: SecretRef.optional(),
-      /** Key prefix for every key vigil and BullMQ write. */
+      /** Key prefix for every key vigil and BullMQ write. With `cluster` it is used as the hash tag `{prefix}`. */
       prefix: z.string().regex(/^[a-z0-9_-]+$/i).default('vigil'),
+      /** Redis Sentinel: the sentinels to ask where the primary named `sentinelName` is (instead of `url`). */
+      sentinels: z.array(HostPort).min(1, 'list at least one sentinel').optional(),
+      /** The primary's name in the sentinels' configuration (`sentinel monitor NAME …`). */
+      sentinelName: z.string().min(1).optional(),
+      /** Redis Cluster: some of its primaries (the rest are discovered). Every key carries the hash tag `{prefix}`. */
+      cluster: z.array(HostPort).min(1, 'list at least one cluster node').optional(),
+      /** Redis ACL user (Redis 6+); its password is `password`. Default: the `default` user. */
+      username: z.string().min(1).optional(),
+      /** TLS to Redis (and to the sentinels) with a private CA; `rediss://` URLs use it too. Paths are relative to the config file. */
+      tls: z
+        .strictObject({
+          /** PEM file of the CA(s) that sign the server certificates (the system roots are not used). */
+          caFile: z.string().min(1),
+          /** Client certificate (PEM), when the server requires one (`tls-auth-clients yes`). */
+          certFile: z.string().min(1).optional(),
+          /** The client certificate's private key (PEM). */
+          keyFile: z.string().min(1).optional(),
+          /** Name the server certificate must match, when not the host connected to. */
+          servername: z.string().min(1).optional(),
+        })
+        .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), 'give certFile and keyFile together')
+        .optional(),
     })
+    .refine((r) => [r.url, r.sentinels, r.cluster].filter((x) => x !== undefined).length <= 1, 'give one of url, sentinels or cluster')
+    .refine((r) => (r.sentinels === undefined) === (r.sentinelName === undefined), 'sentinels and sentinelName go together')
     .default({ prefix: 'vigil' }),
   http: z
     .strictObject({
@@ -260,9 +535,24 @@ export const VigilConfig = z.strictObject({
     .array(GithubTarget)
     .default([])
     .superRefine(uniqueTargetNames),
+  /** Targets of the AWS probes (aws-root-mfa, aws-iam-user-mfa, aws-iam-access-key-age, aws-config-recording, aws-config-rules-compliant): one entry per account. */
+  aws: z
+    .array(AwsTarget)
+    .default([])
+    .superRefine(uniqueTargetNames),
+  /** Backup repositories, dump directories and restore-drill records (probes backup-repository, backup-restore-drill). */
+  backups: z
+    .array(BackupTarget)
+    .default([])
+    .superRefine(uniqueTargetNames),
   /** Targets of the tls-certificate-posture probe. */
   tls: z
     .array(TlsTarget)
+    .default([])
+    .superRefine(uniqueTargetNames),
+  /** Targets of the iac-drift probe: OpenTofu/Terraform workspaces and discover roots. */
+  iac: z
+    .array(IacWorkspace)
     .default([])
     .superRefine(uniqueTargetNames),
   /** Per-probe settings, keyed by probe id. */

@@ -5,6 +5,28 @@ import { onFeed } from '../posture/snapshot.js';
 import { registerGithubMetrics } from '../clients/github.js';
 import type { Snapshot } from '../posture/snapshot-types.js';
 
+/**
+ * Names of the metrics this module registers, for everything that must name them the same way
+ * (the Grafana dashboard generator, tests). Probe gauges are named in their probe definitions.
+ */
+export const METRIC = {
+  controlStatus: 'vigil_control_status',
+  probeRunsTotal: 'vigil_probe_runs_total',
+  probeDurationSeconds: 'vigil_probe_duration_seconds',
+  probeLastSuccessTimestampSeconds: 'vigil_probe_last_success_timestamp_seconds',
+  sourceFreshnessSeconds: 'vigil_source_freshness_seconds',
+  queueJobs: 'vigil_queue_jobs',
+  controlConsecutiveGreenDays: 'vigil_control_consecutive_green_days',
+  controlGreen: 'vigil_control_green',
+  controlLastGreenTimestampSeconds: 'vigil_control_last_green_timestamp_seconds',
+  trustFeedControls: 'vigil_trust_feed_controls',
+  snapshotLastPublishedTimestampSeconds: 'vigil_snapshot_last_published_timestamp_seconds',
+  emailSentTotal: 'vigil_email_sent_total',
+  snapshotIntegrityFailuresTotal: 'vigil_snapshot_integrity_failures_total',
+  ready: 'vigil_ready',
+  controlOnFeed: 'vigil_control_on_feed',
+} as const;
+
 /** What the metrics read at scrape time: state already computed or cheap to read. */
 export interface MetricsSource {
   /** Control states and newest results, read from the state store. */
@@ -25,6 +47,8 @@ export interface MetricsSource {
   /** The instant a calendar day ends (for the last-green timestamp). */
   endOfDay(day: string): Date;
   minGreenDays: number;
+  /** What keeps this replica from being ready (the `/readyz` problems); empty when ready. */
+  readiness?(): Promise<readonly string[]>;
 }
 
 /**
@@ -35,9 +59,19 @@ export interface MetricsSource {
 export class VigilMetrics {
   readonly registry = new Registry();
   readonly duration: Histogram<'probe'>;
+  /**
+   * Stored snapshots that failed their integrity check, by where they were read from. Counted by
+   * this process (not kept in Redis: whoever can write Redis is what it reports on, and could
+   * reset it there); Prometheus sums the replicas, and `increase()` absorbs restarts.
+   */
+  readonly integrityFailures: Counter<'source'>;
 
-  constructor(source: MetricsSource, probes: readonly AnyProbe[]) {
+  constructor(given: MetricsSource, probes: readonly AnyProbe[]) {
     const registry = this.registry;
+    // While Redis cannot be read, a scrape still answers (vigil_ready 0), without the series that
+    // come from Redis state: absent, never stale or made up. Prometheus then tells "this replica
+    // lost Redis" from "vigil is down", as exporters do with their `_up` gauges.
+    const source = withoutRedisFailures(given);
     // One read of the state per scrape, shared by every collect() of that scrape.
     let pending: Promise<Awaited<ReturnType<MetricsSource['posture']>>> | undefined;
     let readAt = 0;
@@ -50,7 +84,7 @@ export class VigilMetrics {
     };
 
     new Gauge({
-      name: 'vigil_control_status',
+      name: METRIC.controlStatus,
       help: 'Control status now: 1 green, 0 red, -1 unknown (no result, error, could not tell, or stale).',
       labelNames: ['control'],
       registers: [registry],
@@ -61,7 +95,7 @@ export class VigilMetrics {
     });
 
     new Counter({
-      name: 'vigil_probe_runs_total',
+      name: METRIC.probeRunsTotal,
       help: 'Recorded probe runs by outcome (pass, fail, unknown, error), across all replicas.',
       labelNames: ['probe', 'outcome'],
       registers: [registry],
@@ -75,7 +109,7 @@ export class VigilMetrics {
     });
 
     this.duration = new Histogram({
-      name: 'vigil_probe_duration_seconds',
+      name: METRIC.probeDurationSeconds,
       help: 'Wall time of probe runs executed by this process.',
       labelNames: ['probe'],
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
@@ -83,7 +117,7 @@ export class VigilMetrics {
     });
 
     new Gauge({
-      name: 'vigil_probe_last_success_timestamp_seconds',
+      name: METRIC.probeLastSuccessTimestampSeconds,
       help: 'When a run of this probe on this target last finished without error.',
       labelNames: ['probe', 'target'],
       registers: [registry],
@@ -97,7 +131,7 @@ export class VigilMetrics {
     });
 
     new Gauge({
-      name: 'vigil_source_freshness_seconds',
+      name: METRIC.sourceFreshnessSeconds,
       help: 'Age of the data the source reported (e.g. an AWS credential report) in the newest result.',
       labelNames: ['probe', 'target'],
       registers: [registry],
@@ -111,7 +145,7 @@ export class VigilMetrics {
     });
 
     new Gauge({
-      name: 'vigil_queue_jobs',
+      name: METRIC.queueJobs,
       help: 'Jobs in the BullMQ queues by state.',
       labelNames: ['queue', 'state'],
       registers: [registry],
@@ -124,7 +158,7 @@ export class VigilMetrics {
     });
 
     new Gauge({
-      name: 'vigil_control_consecutive_green_days',
+      name: METRIC.controlConsecutiveGreenDays,
       help: 'Consecutive green days ending with the last closed day.',
       labelNames: ['control'],
       registers: [registry],
@@ -135,7 +169,7 @@ export class VigilMetrics {
     });
 
     new Gauge({
-      name: 'vigil_control_green',
+      name: METRIC.controlGreen,
       help: '1 when the control is 30-day green (streak >= trust.minGreenDays), else 0.',
       labelNames: ['control'],
       registers: [registry],
@@ -146,7 +180,7 @@ export class VigilMetrics {
     });
 
     new Gauge({
-      name: 'vigil_control_last_green_timestamp_seconds',
+      name: METRIC.controlLastGreenTimestampSeconds,
       help: 'End of the most recent closed day on which the control was green.',
       labelNames: ['control'],
       registers: [registry],
@@ -159,7 +193,18 @@ export class VigilMetrics {
     });
 
     new Gauge({
-      name: 'vigil_trust_feed_controls',
+      name: METRIC.controlOnFeed,
+      help: '1 when the control is listed on the public trust feed (public and 30-day green at the last closed day), else 0.',
+      labelNames: ['control'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const c of (await source.latestSnapshot())?.controls ?? []) this.set({ control: c.id }, onFeed(c, source.minGreenDays) ? 1 : 0);
+      },
+    });
+
+    new Gauge({
+      name: METRIC.trustFeedControls,
       help: 'Controls listed on the public trust feed.',
       registers: [registry],
       async collect() {
@@ -169,7 +214,7 @@ export class VigilMetrics {
     });
 
     new Gauge({
-      name: 'vigil_snapshot_last_published_timestamp_seconds',
+      name: METRIC.snapshotLastPublishedTimestampSeconds,
       help: 'When the last daily snapshot was published.',
       registers: [registry],
       async collect() {
@@ -180,14 +225,37 @@ export class VigilMetrics {
     });
 
     new Counter({
-      name: 'vigil_email_sent_total',
-      help: 'Daily snapshot emails by result: sent, rejected (permanently, by the SMTP server), failed (given up after retries).',
+      name: METRIC.emailSentTotal,
+      help: 'Daily snapshot emails by result: sent (days delivered), rejected (permanently, by the SMTP server), failed (not sent within email.retryHours, once per day), resent (sends resumed after a replica died mid-SMTP: possible duplicates, same Message-ID).',
       labelNames: ['result'],
       registers: [registry],
       async collect() {
         this.reset();
-        for (const result of ['sent', 'rejected', 'failed']) this.inc({ result }, 0);
-        for (const [result, n] of await source.emailCounts()) this.inc({ result }, n);
+        // Unreadable (Redis lost): no samples rather than zeros, which would come back as new failures.
+        const counts = await boundedRead(() => given.emailCounts(), undefined);
+        if (!counts) return;
+        for (const result of ['sent', 'rejected', 'failed', 'resent']) this.inc({ result }, 0);
+        for (const [result, n] of counts) this.inc({ result }, n);
+      },
+    });
+
+    this.integrityFailures = new Counter({
+      name: METRIC.snapshotIntegrityFailuresTotal,
+      help: 'Stored daily snapshots withheld because they failed their hash, chain or signature check, or were planted in the archive, by source (redis, archive); counted by this process.',
+      labelNames: ['source'],
+      registers: [registry],
+    });
+    for (const source of ['redis', 'archive']) this.integrityFailures.inc({ source }, 0);
+
+    new Gauge({
+      name: METRIC.ready,
+      help: '1 when this replica is ready (GET /readyz answers 200: Redis answers PING, probe worker and recorder running), else 0.',
+      registers: [registry],
+      async collect() {
+        if (!given.readiness) return;
+        // Bounded like a Kubernetes probe: a hanging PING counts as not ready.
+        const problems = await boundedRead(() => given.readiness!(), ['readiness check failed or timed out']);
+        this.set(problems.length === 0 ? 1 : 0);
       },
     });
 
@@ -213,8 +281,40 @@ export class VigilMetrics {
     }
   }
 
+  /** Counts one stored snapshot that failed its integrity check. */
+  countIntegrityFailure(source: 'redis' | 'archive'): void {
+    this.integrityFailures.inc({ source });
+  }
+
   /** Records one run this process executed. */
   observeRun(result: ProbeResult, durationSeconds: number): void {
     this.duration.observe({ probe: result.probe }, durationSeconds);
   }
+}
+
+/**
+ * `read()`, or `fallback` when it fails or takes over 2 s: BullMQ's connection waits for Redis
+ * without limit, and a scrape must answer well within Prometheus' scrape timeout (10 s by default).
+ */
+function boundedRead<T>(read: () => Promise<T>, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), 2_000);
+    timer.unref();
+  });
+  return Promise.race([read().catch(() => fallback), late]).finally(() => clearTimeout(timer));
+}
+
+/** `source` with every Redis read turned into "nothing known" when it fails (see the constructor). */
+function withoutRedisFailures(source: MetricsSource): MetricsSource {
+  const none = <T>(read: () => Promise<T>, fallback: T) => (): Promise<T> => boundedRead(read, fallback);
+  return {
+    ...source,
+    posture: none(() => source.posture(), { controls: [], latest: new Map() }),
+    runCounts: none(() => source.runCounts(), new Map()),
+    lastSuccess: none(() => source.lastSuccess(), new Map()),
+    queueCounts: none(() => source.queueCounts(), []),
+    latestSnapshot: none(() => source.latestSnapshot(), undefined),
+    snapshotPublishedAt: none(() => source.snapshotPublishedAt(), undefined),
+  };
 }

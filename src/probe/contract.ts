@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { VigilConfig } from '../config/schema.js';
@@ -41,13 +42,18 @@ export const ProbeResult = z.strictObject({
 export type ProbeResult = z.infer<typeof ProbeResult>;
 
 /** The data sources probes observe; used for grouping and documentation. */
-export type ProbeSource = 'tls' | 'github' | 'aws' | 'iac';
+export type ProbeSource = 'tls' | 'github' | 'aws' | 'iac' | 'backup';
 
 /** One configured scope a probe runs against. `spec` is probe-specific and never holds a secret value. */
 export interface ProbeTarget<TSpec> {
   /** Stable, unique per probe; appears in job ids, result keys and the API. */
   name: string;
   spec: TSpec;
+  /**
+   * Time budget of one collect on this target, when the target sets its own (an IaC plan may take
+   * half an hour); default `worker.timeoutSeconds`. The worker's job lock is renewed while it runs.
+   */
+  timeoutMs?: number;
 }
 
 /** What `collect` gets: the target, its params, and a signal it must honour. */
@@ -59,6 +65,14 @@ export interface CollectContext<TSpec, TParams> {
   log: Logger;
   /** The moment the run started; collect may use it for request-level decisions, never for verdicts. */
   now: Date;
+  /** vigil's Redis, when the run comes from the queue: clients share rate limits across replicas on it (e.g. GitHub throttling). */
+  redis?: Redis | undefined;
+  /**
+   * The newest recorded result of this probe × target before this run, when the run comes from the
+   * queue (undefined at the first run and in `run-once`). For probes whose verdict spans runs (e.g.
+   * iac-drift's confirmation): collect hands what it needs to evaluate as data, so evaluate stays pure.
+   */
+  previous?: ProbeResult | undefined;
 }
 
 /** A gauge a probe family exposes to ops teams, filled at scrape time from the latest stored results. */
@@ -84,6 +98,12 @@ export interface ProbeDefinition<TSpec = unknown, TParams = unknown, TObservatio
   schedule: string;
   /** What the probe checks, the permissions it needs, and how to fix a failure (Markdown). */
   docs: { checks: string; permissions: string; remediation: string };
+  /**
+   * The source-side permissions the probe's calls need, by their provider's name (IAM actions such
+   * as `iam:GetAccountSummary` for AWS probes). Listed by `vigil probes`; for AWS, tested against
+   * the shipped least-privilege policy (deploy/aws/).
+   */
+  actions?: readonly string[];
   params: z.ZodType<TParams>;
   /** The targets this probe runs against, read from the validated config. */
   targets(config: VigilConfig): Array<ProbeTarget<TSpec>>;

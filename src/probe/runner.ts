@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { scrub } from '../secrets.js';
@@ -19,6 +20,10 @@ export interface RunRequest {
   log: Logger;
   /** Injected clock. */
   now?: () => Date;
+  /** vigil's Redis, handed to collect (shared rate limits across replicas). */
+  redis?: Redis | undefined;
+  /** The newest recorded result of this probe × target, handed to collect. */
+  previous?: ProbeResult | undefined;
 }
 
 /** A finished run, and whether its error is worth another attempt. */
@@ -60,13 +65,13 @@ export async function runProbe(req: RunRequest): Promise<RunOutcome> {
     });
     aborted.catch(() => undefined);
     const observation = await Promise.race([
-      req.probe.collect({ target: req.target, params: req.params, signal: controller.signal, log: req.log, now: started }),
+      req.probe.collect({ target: req.target, params: req.params, signal: controller.signal, log: req.log, now: started, redis: req.redis, previous: req.previous }),
       aborted,
     ]);
     const finishedAt = now();
     let findings: Finding[];
     try {
-      findings = Findings.parse(req.probe.evaluate(observation, req.params, finishedAt));
+      findings = scrubFindings(Findings.parse(req.probe.evaluate(observation, req.params, finishedAt)));
     } catch (err) {
       return errorOutcome(base, finishedAt, err, 'EvaluateError', t0);
     }
@@ -103,4 +108,21 @@ function errorOutcome(
     error: { class: className ?? e.name ?? 'Error', message: scrub(e.message).slice(0, 500) },
   };
   return { result, durationSeconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * Findings go into job data, Redis, the snapshot and the email: a message or detail that echoes a
+ * secret (a hostile API answer quoting the token back) must not carry it there. One scrub over the
+ * JSON text catches every string at once, JSON-escaped forms included.
+ */
+function scrubFindings(findings: Finding[]): Finding[] {
+  const text = JSON.stringify(findings);
+  const clean = scrub(text);
+  if (clean === text) return findings;
+  try {
+    return Findings.parse(JSON.parse(clean));
+  } catch {
+    // A replacement that broke the JSON (cannot happen with string-only matches, but never publish it raw).
+    return findings.map((f) => ({ resource: scrub(f.resource), outcome: f.outcome, message: scrub(f.message) }));
+  }
 }

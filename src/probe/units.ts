@@ -38,13 +38,28 @@ export function evidenceFor(loaded: LoadedConfig, units: readonly ScheduledUnit[
  * has a configured target — and those it does not measure at all (e.g. the GitHub controls when
  * no `github:` target is configured). The latter are reported as `not_configured`, never green,
  * and count as "not measured" in framework coverage; they are left out of status metrics and day
- * verdicts so an unused integration does not page anyone. A control with some probes configured
- * and others not is measured (and unknown until all are).
+ * verdicts so an unused integration does not page anyone.
+ *
+ * A measured control is judged on the probes this deployment can run: an enabled probe with no
+ * configured target (its source — AWS, say — is not in the config at all) is left out of the
+ * control's `probes` and listed in `notConfiguredProbes`, so a GitHub-only deployment's MFA control
+ * is judged on GitHub rather than unknown forever. A probe switched off with `enabled: false` stays
+ * in, and keeps the control unknown: switching off a check is not the same as not having the system.
  */
-export function splitByConfiguration(loaded: LoadedConfig, units: readonly ScheduledUnit[]): { measured: Control[]; notConfigured: Control[] } {
+export function splitByConfiguration(
+  loaded: LoadedConfig,
+  units: readonly ScheduledUnit[],
+): { measured: Array<Control & { notConfiguredProbes: string[] }>; notConfigured: Control[] } {
   const withTargets = new Set(units.map((u) => u.configured.probe.id));
-  const measured: Control[] = [];
+  const measured: Array<Control & { notConfiguredProbes: string[] }> = [];
   const notConfigured: Control[] = [];
-  for (const c of loaded.catalog.controls) (c.probes.some((p) => withTargets.has(p)) ? measured : notConfigured).push(c);
+  for (const c of loaded.catalog.controls) {
+    if (!c.probes.some((p) => withTargets.has(p))) {
+      notConfigured.push(c);
+      continue;
+    }
+    const sourceMissing = (p: string) => loaded.probes.has(p) && !withTargets.has(p);
+    measured.push({ ...c, probes: c.probes.filter((p) => !sourceMissing(p)), notConfiguredProbes: c.probes.filter(sourceMissing) });
+  }
   return { measured, notConfigured };
 }

@@ -3,8 +3,14 @@ import { ProbeResult } from '../probe/contract.js';
 import { runOutcome } from '../posture/status.js';
 import { dayOf } from '../posture/days.js';
 
-/** How long a recorded runId is remembered, so a replayed result is not counted twice. */
-const SEEN_TTL_SECONDS = 40 * 86_400;
+/**
+ * How long a recorded runId is remembered, so a replayed result is not counted twice. Replays come
+ * from retries and stalled jobs, which end within about 6 days (the results queue's backoff and
+ * re-queue limits); 8 days covers them with a margin. Longer only costs memory: at 1,000 runs a
+ * minute each day of TTL is ~1.4 M keys (the soak benchmark measured 40 days growing without end
+ * in practice). A result older than that cannot change a day anyway: its day is closed.
+ */
+const SEEN_TTL_SECONDS = 8 * 86_400;
 
 /** How long a day's ledger is kept after its last write (the closed snapshot holds it afterwards). */
 const DAY_TTL_SECONDS = 60 * 86_400;
@@ -144,6 +150,18 @@ export class StateStore {
       JSON.stringify(last),
     );
     return recorded === 1;
+  }
+
+  /** Newest result of one probe × target; undefined when there is none or it fails the schema. */
+  async latestResult(probe: string, target: string): Promise<ProbeResult | undefined> {
+    const json = await this.redis.hget(this.keys.latest, resultField(probe, target));
+    if (json === null) return undefined;
+    try {
+      const parsed = ProbeResult.safeParse(JSON.parse(json));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Newest result of every probe × target, keyed `probe|target`. Entries that fail the schema are dropped and reported. */
