@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { forceKill, spawnTiedToParent } from '../src/store/embedded-redis.js';
+import { StateStore } from '../src/store/state.js';
 import { startSmtpPeer, type SmtpPeer } from '../test/helpers/smtp-peer.js';
 import { createTestPki } from '../test/helpers/tls-certs.js';
 
@@ -401,15 +402,14 @@ probes:
     const runsTotal = [...perSlot.values()].reduce((a, b) => a + b, 0);
 
     const counted = Object.values(await redis.hgetall('chaos:runs')).reduce((a, b) => a + Number(b), 0);
-    const seen = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', 'chaos:seen:*', 'COUNT', 1000);
-      cursor = next;
-      for (const key of keys) seen.add(key);
-    } while (cursor !== '0');
+    // The replay guard holds each recorded slot once: its size is the number of distinct results recorded.
+    const state = new StateStore(redis, 'chaos');
+    const distinctRecorded = await state.recordedRuns();
     let lost = 0;
-    for (const runId of await redis.zrange('chaos:probes:completed', 0, -1)) if (!seen.has(`chaos:seen:${runId}`)) lost++;
+    for (const runId of await redis.zrange('chaos:probes:completed', 0, -1)) {
+      const [probe = '', target = '', slotMs = ''] = runId.split('|');
+      if (!(await state.isRecorded(probe, target, new Date(Number(slotMs))))) lost++;
+    }
 
     const emails: Record<string, { copies: number; messageIds: number }> = {};
     for (const d of days) {
@@ -437,7 +437,7 @@ probes:
       emailCounts,
       runs: { slots: perSlot.size, runs: runsTotal, maxPerSlot: Math.max(0, ...perSlot.values()) },
       counted,
-      distinctRecorded: seen.size,
+      distinctRecorded,
       lost,
       measuredAfterChaosMs,
       kills,

@@ -86,6 +86,8 @@ async function main(): Promise<void> {
     const units = Array.from({ length: 500 }, (_, i) => ({
       configured: { probe: noop, schedule: '* * * * *', intervalMs: 60_000, params: {} },
       target: { name: `t${i}`, spec: {} },
+      schedule: '* * * * *',
+      intervalMs: 60_000,
     }));
     for (let i = 0; i < e2eTotal; i += 1000) {
       await probes.addBulk(

@@ -5,10 +5,13 @@
  * is enqueued for every target exactly as the cron firing does (`Scheduler.enqueue`), and the next
  * minute starts once all its results are recorded. After each minute it samples this process's RSS
  * and heap, and Redis `used_memory` and key count. Prints a table every 10 minutes and the growth
- * after warm-up (the second half of the run), per simulated hour.
+ * after warm-up, per simulated hour, and what the replay guard holds at the end.
  *
- * Job retention caps (50 000 completed jobs per queue) are reached after ~50 minutes at 1 000
- * targets: memory grows until then by design. What must not grow afterwards is everything else.
+ * Warm-up: the job retention caps (50 000 completed jobs per queue, probes and results) are
+ * reached after 50 000 / targets minutes (50 at 1 000 targets): memory grows until then by design.
+ * Growth is measured from 5 minutes after that (or from the middle of the run, if later): what must
+ * not grow afterwards is everything else — state, the replay guard (one bitmap per target per
+ * day, allocated whole), the day ledger.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -26,6 +29,8 @@ import { startRedisServer } from '../test/helpers/redis-server.js';
 const minutes = Number(process.argv[2] ?? 90);
 const targets = Number(process.argv[3] ?? 1000);
 const MiB = 1024 * 1024;
+/** `removeOnComplete.count` of the probes and results queues (src/queue/scheduler.ts, src/queue/probe-worker.ts). */
+const RETENTION = 50_000;
 
 /** Answers at once: the soak measures vigil, not a source. */
 const noopProbe = defineProbe({
@@ -115,9 +120,9 @@ log: { level: warn }
   }
   await daemon.stop();
 
-  // Growth after warm-up: mean of the last 10 samples minus the mean of 10 samples at the middle, per simulated hour.
+  // Growth after warm-up: mean of the last 10 samples minus the mean of the 10 samples where warm-up ends, per simulated hour.
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const mid = Math.floor(samples.length / 2);
+  const mid = Math.max(0, Math.min(samples.length - 20, Math.max(Math.floor(samples.length / 2), Math.ceil(RETENTION / targets) + 5)));
   const span = (samples.length - 5 - (mid + 5)) / 60;
   const growth = (pick: (s: Sample) => number) => (mean(samples.slice(-10).map(pick)) - mean(samples.slice(mid, mid + 10).map(pick))) / span;
   // GC makes RSS and heap a sawtooth: compare its troughs, the lowest sample of each half after warm-up.
@@ -128,6 +133,15 @@ log: { level: warn }
     const xs = samples.slice(mid).map(pick);
     return `${(Math.min(...xs) / MiB).toFixed(0)}–${(Math.max(...xs) / MiB).toFixed(0)}`;
   };
+  // The replay guard: one hash per probe × target, whatever the number of runs.
+  let guardKeys = 0;
+  let guardBytes = 0;
+  for (const unit of units) {
+    const bytes = await redis.memory('USAGE', `soak:seen-slots:${unit.configured.probe.id}|${unit.target.name}`);
+    if (bytes === null) continue;
+    guardKeys++;
+    guardBytes += bytes;
+  }
   const runs = minutes * targets;
   console.log(
     [
@@ -136,6 +150,7 @@ log: { level: warn }
       `  daemon RSS range ${range((s) => s.rss)} MiB (GC sawtooth), troughs ${troughs((s) => s.rss)}; heap range ${range((s) => s.heap)} MiB, troughs ${troughs((s) => s.heap)}`,
       `  Redis used_memory ${(growth((s) => s.usedMemory) / MiB).toFixed(2)} MiB/h, keys ${growth((s) => s.keys).toFixed(0)}/h`,
       `end: rss ${(samples.at(-1)!.rss / MiB).toFixed(1)} MiB, redis used_memory ${(samples.at(-1)!.usedMemory / MiB).toFixed(1)} MiB, ${samples.at(-1)!.keys} keys`,
+      `replay guard: ${guardKeys} keys, ${(guardBytes / 1024).toFixed(0)} KiB (${(guardBytes / Math.max(1, guardKeys)).toFixed(0)} B per target)`,
     ].join('\n'),
   );
   redis.disconnect();

@@ -1,4 +1,5 @@
 import type { AnyProbe } from '../src/probe/contract.js';
+import { probe as awsBackupFreshness } from './aws-backup-freshness/probe.js';
 import { probe as awsConfigRecording } from './aws-config-recording/probe.js';
 import { probe as awsConfigRulesCompliant } from './aws-config-rules-compliant/probe.js';
 import { probe as awsIamAccessKeyAge } from './aws-iam-access-key-age/probe.js';
@@ -21,6 +22,7 @@ export const probes: readonly AnyProbe[] = [
   awsIamAccessKeyAge,
   awsConfigRecording,
   awsConfigRulesCompliant,
+  awsBackupFreshness,
   backupRepository,
   backupRestoreDrill,
   iacDrift,

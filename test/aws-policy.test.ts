@@ -35,6 +35,8 @@ function awsSources(): string[] {
     if (!dir.startsWith('aws-')) continue;
     for (const f of readdirSync(path.join(root, 'probes', dir))) files.push(`probes/${dir}/${f}`);
   }
+  // backup-restore-drill's AWS source (restore testing).
+  files.push('probes/backup-restore-drill/aws-collect.ts');
   return files.filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
 }
 
@@ -65,13 +67,17 @@ describe('the AWS least-privilege policy', () => {
 
   it("each AWS probe's declared actions are in the policy, and together with STS they are the whole table", () => {
     const aws = probes.filter((p) => p.source === 'aws');
-    expect(aws.map((p) => p.id).sort()).toEqual(['aws-config-recording', 'aws-config-rules-compliant', 'aws-iam-access-key-age', 'aws-iam-user-mfa', 'aws-root-mfa']);
+    expect(aws.map((p) => p.id).sort()).toEqual(['aws-backup-freshness', 'aws-config-recording', 'aws-config-rules-compliant', 'aws-iam-access-key-age', 'aws-iam-user-mfa', 'aws-root-mfa']);
     const inPolicy = new Set(actionsOf(policy));
     for (const p of aws) {
       expect(p.actions?.length, p.id).toBeGreaterThan(0);
       for (const a of p.actions ?? []) expect(inPolicy.has(a), `${p.id}: ${a}`).toBe(true);
     }
-    const declared = new Set([...aws.flatMap((p) => p.actions ?? []), 'sts:AssumeRole', 'sts:GetCallerIdentity']);
+    // Probes of other sources that also read AWS (backup-restore-drill's restore testing) declare their actions too.
+    const alsoAws = probes.filter((p) => p.source !== 'aws' && (p.actions ?? []).length > 0);
+    expect(alsoAws.map((p) => p.id)).toEqual(['backup-restore-drill']);
+    for (const p of alsoAws) for (const a of p.actions ?? []) expect(inPolicy.has(a), `${p.id}: ${a}`).toBe(true);
+    const declared = new Set([...aws.flatMap((p) => p.actions ?? []), ...alsoAws.flatMap((p) => p.actions ?? []), 'sts:AssumeRole', 'sts:GetCallerIdentity']);
     expect(declared).toEqual(new Set(Object.values(AWS_COMMAND_ACTIONS)));
   });
 

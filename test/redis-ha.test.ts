@@ -17,6 +17,7 @@ import { addDays, dayOf } from '../src/posture/days.js';
 import { RedisUnavailableError } from '../src/queue/connection.js';
 import { forceKill, spawnTiedToParent } from '../src/store/embedded-redis.js';
 import { verifyArchive } from '../src/store/archive.js';
+import { StateStore } from '../src/store/state.js';
 import { startTestDaemon, testConfig, waitFor, type LogCapture } from './helpers/daemon.js';
 import { fakeBehaviour, fakeProbe } from './helpers/fake-probe.js';
 import { startRedisServer, uniquePrefix, type TestRedisServer } from './helpers/redis-server.js';
@@ -95,23 +96,18 @@ async function passes(d: Daemon): Promise<number> {
   return (await d.state.runCounts()).get('fake-check|pass') ?? 0;
 }
 
-/** No result counted twice, none lost between the queues: every run counted has one runId, every completed run has its result recorded. */
+/** No result counted twice, none lost between the queues: every run counted is one slot in the replay guard, every completed run has its result recorded. */
 async function assertLossless(redis: Redis, prefix: string): Promise<void> {
   const counts = await redis.hgetall(`${prefix}:runs`);
   const counted = Object.values(counts).reduce((a, b) => a + Number(b), 0);
-  const seen: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:seen:*`, 'COUNT', 1000);
-    cursor = next;
-    seen.push(...keys);
-  } while (cursor !== '0');
+  const state = new StateStore(redis, prefix);
   expect(counted).toBeGreaterThan(0);
-  expect(new Set(seen).size).toBe(counted);
+  expect(await state.recordedRuns()).toBe(counted);
   const completedRuns = await redis.zrange(`${prefix}:probes:completed`, 0, -1);
   for (const runId of completedRuns) {
     // A run is complete only once its result is in the results queue; the recorder drained it before stopping.
-    expect(await redis.exists(`${prefix}:seen:${runId}`), `result of ${runId}`).toBe(1);
+    const [probe = '', target = '', slotMs = ''] = runId.split('|');
+    expect(await state.isRecorded(probe, target, new Date(Number(slotMs))), `result of ${runId}`).toBe(true);
   }
 }
 

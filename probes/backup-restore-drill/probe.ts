@@ -4,10 +4,14 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Finding } from '../../src/probe/contract.js';
 import { defineProbe } from '../../src/probe/contract.js';
+import { AwsDrillParams, evaluateAwsDrills, type AwsDrillObservation, type AwsDrillSpec } from './aws.js';
 import { DrillRecord } from './record.js';
 
-/** The probe's params, validated at config load time (the per-target rules live in `backups:`). */
-export const Params = z.strictObject({});
+/** The probe's params, validated at config load time (the records' rules live in `backups:`; AWS restore testing's here). */
+export const Params = z.strictObject({
+  /** AWS Backup restore testing, read on every `aws:` target (see README.md). */
+  aws: AwsDrillParams.prefault({}),
+});
 export type Params = z.output<typeof Params>;
 
 /** Drill files read per target, and the size of one: a directory of records, not a data store. */
@@ -25,7 +29,7 @@ export interface RecordsDrillSpec {
   maxDaysSinceDrill: number;
   maxRestoreMinutes: number;
 }
-export type DrillSpec = RecordsDrillSpec;
+export type DrillSpec = RecordsDrillSpec | AwsDrillSpec;
 
 /** What collect read: valid records, and the files it could not accept (each one is reported, never skipped). */
 export interface RecordsDrillObservation {
@@ -40,7 +44,7 @@ export interface RecordsDrillObservation {
   maxDaysSinceDrill: number;
   maxRestoreMinutes: number;
 }
-export type DrillObservation = RecordsDrillObservation;
+export type DrillObservation = RecordsDrillObservation | AwsDrillObservation;
 
 /** One line naming what is wrong with a record, from its zod issues. */
 function problemOf(error: z.ZodError): string {
@@ -198,30 +202,39 @@ export const probe = defineProbe<DrillSpec, Params, DrillObservation>({
   source: 'backup',
   controls: ['restore-testing'],
   schedule: '47 6 * * *',
+  actions: ['backup:ListRestoreTestingPlans', 'backup:ListRestoreTestingSelections', 'backup:ListRestoreJobs'],
   docs: {
     checks:
       'For each `backups:` entry of kind drills: every JSON record in `dir` (system, date, durationMinutes, result passed|failed, operator, evidence URL, ' +
       'validated) is valid; for each system (those listed in `systems`, and every system with a record) a drill passed within `maxDaysSinceDrill` days ' +
       '(default 90) and took at most `maxRestoreMinutes` (default 240), and no drill of it failed in that window — a failed restore is never outweighed ' +
       'by a later success. details.level: L4 a restore succeeded in isolation, L5 the restored data was also validated. An invalid or unreadable record ' +
-      'is unknown (it could be the failed drill), a record dated in the future too.',
-    permissions: 'read access to the drill directory; vigil runs no command and writes nothing',
+      'is unknown (it could be the failed drill), a record dated in the future too. ' +
+      'AWS Backup restore testing, on every `aws:` target (params `aws`): each restore testing plan ran within its schedule; per plan × selected resource type a restore job ' +
+      'in the last `aws.maxDaysSinceDrill` days COMPLETED with DeletionStatus SUCCESSFUL within `aws.maxRestoreMinutes`, and none FAILED/ABORTED or failed validation (never outweighed); ' +
+      'ValidationStatus SUCCESSFUL is L5; a restored resource AWS failed to delete is its own failing finding; a region without a plan fails (`aws.requirePlans`).',
+    permissions:
+      'read access to the drill directory (vigil runs no command and writes nothing); for AWS: `backup:ListRestoreTestingPlans`, `backup:ListRestoreTestingSelections`, `backup:ListRestoreJobs` in each region (and `sts:AssumeRole` on the role when `roleArn` is set)',
     remediation:
       'Run a restore of the system into an isolated environment, time it from start to a working system, check the restored data (row counts, checksums, ' +
       'an application smoke test), and record it as a JSON file in the drill directory with a link to the ticket or log. Fix a failed drill\'s cause and drill again.',
   },
   params: Params,
   targets(config) {
-    return config.backups.flatMap((t) =>
+    const records = config.backups.flatMap((t) =>
       t.kind === 'drills'
-        ? [{ name: t.name, spec: { source: 'records' as const, dir: t.dir, systems: t.systems, maxDaysSinceDrill: t.maxDaysSinceDrill, maxRestoreMinutes: t.maxRestoreMinutes } }]
+        ? [{ name: t.name, spec: { source: 'records' as const, dir: t.dir, systems: t.systems, maxDaysSinceDrill: t.maxDaysSinceDrill, maxRestoreMinutes: t.maxRestoreMinutes } as DrillSpec }]
         : [],
     );
+    // `aws.<name>`: an AWS target's restore testing, beside the drill directories (name a drills entry otherwise).
+    return [...records, ...config.aws.map((t) => ({ name: `aws.${t.name}`, spec: { source: 'aws' as const, aws: t } as DrillSpec }))];
   },
   async collect(ctx) {
-    return collectRecords(ctx.target.spec, ctx.target.name, ctx.signal);
+    const spec = ctx.target.spec;
+    if (spec.source === 'aws') return (await import('./aws-collect.js')).collectAwsDrills(spec, ctx.target.name, ctx.params.aws, ctx);
+    return collectRecords(spec, ctx.target.name, ctx.signal);
   },
-  evaluate(observation, _params, now) {
-    return evaluateRecords(observation, now);
+  evaluate(observation, params, now) {
+    return observation.source === 'aws' ? evaluateAwsDrills(observation, params.aws, now) : evaluateRecords(observation, now);
   },
 });

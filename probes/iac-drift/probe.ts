@@ -57,9 +57,11 @@ export const probe = defineProbe<IacSpec, Params, IacObservation>({
     // Each workspace gets its own collect budget (timeoutMinutes plus a margin), independent of
     // worker.timeoutSeconds; the tool is stopped at timeoutMinutes, before the runner would abort,
     // so the result says "timed out" and the plan file is deleted.
+    // A workspace's own `schedule` (validated at load) overrides the probe's for it alone.
     return config.iac.map((entry) => ({
       name: entry.name,
       timeoutMs: entry.timeoutMinutes * 60_000 + RUNNER_MARGIN_MS,
+      ...(entry.schedule !== undefined && { schedule: entry.schedule }),
       spec: {
         entry,
         declaredDirs,

@@ -403,7 +403,7 @@ async function probesCommand(file: string | undefined, io: CliIo): Promise<numbe
         `  source:      ${probe.source}`,
         `  controls:    ${probe.controls.join(', ')}`,
         `  schedule:    ${configured ? configured.schedule : 'disabled'}${configured && configured.schedule !== probe.schedule ? ` (default ${probe.schedule})` : ''}`,
-        `  targets:     ${configured ? probe.targets(loaded.config).map((t) => t.name).join(', ') || '(none configured)' : '-'}`,
+        `  targets:     ${configured ? probe.targets(loaded.config).map((t) => (t.schedule && t.schedule !== configured.schedule ? `${t.name} (${t.schedule})` : t.name)).join(', ') || '(none configured)' : '-'}`,
         `  permissions: ${probe.docs.permissions}`,
         ...(probe.actions?.length ? [`  actions:     ${probe.actions.join(', ')}`] : []),
         '',

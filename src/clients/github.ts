@@ -23,7 +23,7 @@
  *   {@link GithubResponseError}; GraphQL `errors` by their `type`; a body that fails its zod
  *   schema → MalformedResponseError;
  * - **metrics**: every HTTP exchange by target, kind and status, and the last
- *   `x-ratelimit-remaining` (see {@link registerGithubMetrics}).
+ *   `x-ratelimit-remaining` (github-metrics.ts).
  *
  * `@octokit/plugin-paginate-graphql` is not used: it merges every page into one answer and fails
  * the whole walk on any field error, where the branch-protection sweep must judge each page's
@@ -41,10 +41,10 @@ import { Octokit } from '@octokit/rest';
 import Bottleneck from 'bottleneck';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
 import type { GithubTarget } from '../config/schema.js';
 import { MalformedResponseError, PermissionError, TransientError } from '../probe/errors.js';
+import { countGithubRequest as countRequest, noteGithubRateRemaining, type RequestKind } from './github-metrics.js';
 import { readSecret, registerSecret, scrub } from '../secrets.js';
 
 /** What a client needs besides its target. */
@@ -172,62 +172,9 @@ export interface GithubClient {
 // Process-wide state: metrics, pauses and primary-limit state per credential, throttling groups
 // (local, or clustered on a Redis), one installation-token cache per App.
 
-const requestCounts = new Map<string, number>();
-const rateRemaining = new Map<string, number>();
-const sep = '\u0000';
-
-type RequestKind = 'rest' | 'graphql';
-
-function countRequest(target: string, kind: RequestKind, status: string): void {
-  const key = [target, kind, status].join(sep);
-  requestCounts.set(key, (requestCounts.get(key) ?? 0) + 1);
-}
-
-/** A snapshot of this process's GitHub request counters and last-seen rate-limit headroom. */
-export function githubApiStats(): {
-  requests: Array<{ target: string; kind: RequestKind; status: string; count: number }>;
-  rateLimitRemaining: Array<{ target: string; resource: string; remaining: number }>;
-} {
-  return {
-    requests: [...requestCounts].map(([key, count]) => {
-      const [target = '', kind = 'rest', status = ''] = key.split(sep);
-      return { target, kind: kind as RequestKind, status, count };
-    }),
-    rateLimitRemaining: [...rateRemaining].map(([key, remaining]) => {
-      const [target = '', resource = ''] = key.split(sep);
-      return { target, resource, remaining };
-    }),
-  };
-}
-
-/**
- * Registers `vigil_github_api_requests_total{target,kind,status}` and
- * `vigil_github_rate_limit_remaining{target,resource}` on `registry`, both read at scrape time
- * from this process's counters. Labels are bounded: configured target names, `rest`/`graphql`,
- * HTTP status codes (or `network`, `timeout`), GitHub's rate-limit resources (`core`, `graphql`…).
- */
-export function registerGithubMetrics(registry: Registry): void {
-  new Counter({
-    name: 'vigil_github_api_requests_total',
-    help: 'GitHub API requests sent by this process, by configured target, kind (rest, graphql) and HTTP status (network, timeout when none came back).',
-    labelNames: ['target', 'kind', 'status'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const r of githubApiStats().requests) this.inc({ target: r.target, kind: r.kind, status: r.status }, r.count);
-    },
-  });
-  new Gauge({
-    name: 'vigil_github_rate_limit_remaining',
-    help: 'Requests left in the current GitHub primary rate-limit window (last x-ratelimit-remaining seen), by configured target and rate-limit resource (core, graphql…).',
-    labelNames: ['target', 'resource'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const r of githubApiStats().rateLimitRemaining) this.set({ target: r.target, resource: r.resource }, r.remaining);
-    },
-  });
-}
+// The request counters and rate-limit gauge live in github-metrics.ts, which the metrics endpoint
+// reads without loading this client; re-exported here for callers that already import the client.
+export { githubApiStats, registerGithubMetrics } from './github-metrics.js';
 
 /** Abortable sleep. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -669,7 +616,7 @@ export function githubClient(target: GithubTarget, opts: GithubClientOptions): G
     const resource = headers.get('x-ratelimit-resource') ?? (kind === 'graphql' ? 'graphql' : 'core');
     const reset = Number(headers.get('x-ratelimit-reset'));
     credentialLimits.primary.set(resource, { remaining, resetAt: Number.isFinite(reset) ? reset * 1000 : 0 });
-    rateRemaining.set([target.name, resource].join(sep), remaining);
+    noteGithubRateRemaining(target.name, resource, remaining);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ignoreRuleProblems, IgnoreRule } from '../../probes/iac-drift/ignore-rules.js';
+import { validateCron } from '../queue/cron.js';
 
 /**
  * A secret is never a value in YAML: the file names where it lives.
@@ -300,6 +301,17 @@ export function backupSecrets(t: BackupTarget): Array<[string, SecretRef]> {
   return refs.filter((r): r is [string, SecretRef] => r[1] !== undefined);
 }
 
+/**
+ * A cron expression node-cron and cron-parser agree on. A long or non-ASCII one is refused without
+ * echoing it. Checked only where the config sets one (it loads cron-parser's time-zone data).
+ */
+function cronExpression(expression: string, ctx: z.core.$RefinementCtx<string>): void {
+  const problem = /^[\x20-\x7e]{1,100}$/.test(expression)
+    ? validateCron(expression)
+    : 'expected a cron expression of 5 or 6 fields (printable ASCII, at most 100 characters)';
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}
+
 /** Environment variables a workspace's tool may not be given: vigil sets them, or they change what plan does. */
 const IAC_RESERVED_ENV = /^(TF_DATA_DIR|TF_IN_AUTOMATION|TF_CLI_ARGS(_.*)?|TF_LOG(_.*)?|TF_INPUT)$/;
 
@@ -339,6 +351,8 @@ export const IacWorkspace = z
     varFiles: z.array(z.string().min(1)).default([]),
     /** Time budget of init + plan + show; exceeded → the tool is killed, the result is unknown. */
     timeoutMinutes: z.number().positive().max(24 * 60).default(30),
+    /** Cron schedule of this workspace (5 fields, or 6 with seconds). Default: the probe's (`probes.iac-drift.schedule`, daily). */
+    schedule: z.string().superRefine(cronExpression).optional(),
     /** Instead of running the tool: a `show -json` document CI produced (path or glob, newest wins; relative to the config file). */
     planFile: z.string().min(1).optional(),
     /** Ignore rules (also read from vigil.drift-ignore.yaml in `dir`). */

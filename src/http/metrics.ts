@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AnyProbe, ProbeResult } from '../probe/contract.js';
 import { statusValue, type ControlState } from '../posture/status.js';
 import { onFeed } from '../posture/snapshot.js';
-import { registerGithubMetrics } from '../clients/github.js';
+import { registerGithubMetrics } from '../clients/github-metrics.js';
 import type { Snapshot } from '../posture/snapshot-types.js';
 
 /**

@@ -36,8 +36,12 @@ export const SnapshotControl = z.strictObject({
   lastGreenDay: z.string().nullable(),
   /** Newest measurement of the day (ISO), null when none. */
   lastMeasuredAt: z.string().nullable(),
-  /** Probes evidencing it and their cadence (cron schedule and interval). */
-  cadence: z.array(z.strictObject({ probe: z.string(), schedule: z.string(), intervalSeconds: z.number() })),
+  /**
+   * Probes evidencing it and their cadence (cron schedule and interval): one entry per probe for
+   * the targets on the probe's schedule, and one with `target` for each target on a schedule of
+   * its own (absent in snapshots from before per-target schedules, and when no target has one).
+   */
+  cadence: z.array(z.strictObject({ probe: z.string(), target: z.string().optional(), schedule: z.string(), intervalSeconds: z.number() })),
   failing: z.array(FailingResource),
 });
 export type SnapshotControl = z.infer<typeof SnapshotControl>;
@@ -52,7 +56,7 @@ export const ProbeHealth = z.strictObject({
   unknown: z.number().int(),
   red: z.number().int(),
   lastRunAt: z.string().nullable(),
-  /** No run that day, or the newest one older than 2 × interval at the end of the day. */
+  /** No run that day, or the newest one older than 2 × the target's interval at the end of the day. */
   stale: z.boolean(),
   sourceFreshness: z.string().nullable(),
   lastError: z.string().nullable(),

@@ -3,7 +3,7 @@ import type { Control } from '../config/controls.js';
 import type { UnitDay } from '../store/state.js';
 import { sampleControl, sampleSnapshot } from '../../test/helpers/snapshots.js';
 import { buildSnapshot, dayVerdict, diffSnapshots, nextStreak, onFeed, type ProbeCadence } from './snapshot.js';
-import { snapshotHash } from './snapshot-types.js';
+import { snapshotHash, type SnapshotControl } from './snapshot-types.js';
 
 const day = (over: Partial<UnitDay> = {}): UnitDay => ({ runs: 96, red: 0, unknown: 0, errors: 0, last: { finishedAt: '2026-11-21T23:45:01.000Z', sourceFreshness: null, error: null }, failing: [], ...over });
 const probes = new Map<string, ProbeCadence>([
@@ -125,5 +125,39 @@ describe('building a snapshot', () => {
     const early = new Map([...ledger, ['p1|a', day({ last: { finishedAt: '2026-11-21T20:00:00.000Z', sourceFreshness: null, error: null } })]]);
     const s = buildSnapshot({ ...input, ledger: early });
     expect(s.probeHealth.find((h) => h.target === 'a')?.stale).toBe(true);
+  });
+
+  const p1 = probes.get('p1')!;
+  const weekly = { schedule: '0 3 * * 1', intervalMs: 7 * 86_400_000 };
+  const hourly = { schedule: '7 * * * *', intervalMs: 3_600_000 };
+  it.each<[string, ProbeCadence, SnapshotControl['cadence']]>([
+    ['no target on its own schedule: the one probe entry, as before (same bytes, same hash)', p1, [{ probe: 'p1', schedule: '*/15 * * * *', intervalSeconds: 900 }]],
+    [
+      'one target on its own: the probe entry for the rest, then that target',
+      { ...p1, targetCadence: new Map([['b', weekly]]) },
+      [
+        { probe: 'p1', schedule: '*/15 * * * *', intervalSeconds: 900 },
+        { probe: 'p1', target: 'b', schedule: '0 3 * * 1', intervalSeconds: 604_800 },
+      ],
+    ],
+    [
+      'every target on its own: no entry claims the probe\'s schedule',
+      { ...p1, targetCadence: new Map([['b', weekly], ['a', hourly]]) },
+      [
+        { probe: 'p1', target: 'a', schedule: '7 * * * *', intervalSeconds: 3_600 },
+        { probe: 'p1', target: 'b', schedule: '0 3 * * 1', intervalSeconds: 604_800 },
+      ],
+    ],
+  ])('cadence: %s', (_name, cadence, expected) => {
+    const s = buildSnapshot({ ...input, probes: new Map([...probes, ['p1', cadence]]) });
+    expect(s.controls[0]?.cadence).toEqual(expected);
+    expect(Object.keys(s.controls[0]?.cadence[0] ?? {})).toEqual(Object.keys(expected[0] ?? {}));
+  });
+
+  it('a target on its own schedule is stale after 2 × its interval, not the probe\'s', () => {
+    // Both last ran at 20:00: 4 hours before midnight is past 2 × 15 min, within 2 × 1 week.
+    const early = new Map([...ledger, ...(['a', 'b'] as const).map((t) => [`p1|${t}`, day({ last: { finishedAt: '2026-11-21T20:00:00.000Z', sourceFreshness: null, error: null } })] as const)]);
+    const s = buildSnapshot({ ...input, ledger: early, probes: new Map([...probes, ['p1', { ...p1, targetCadence: new Map([['b', weekly]]) }]]) });
+    expect(s.probeHealth.filter((h) => h.probe === 'p1').map((h) => [h.target, h.stale])).toEqual([['a', true], ['b', false]]);
   });
 });

@@ -10,6 +10,8 @@ export interface ProbeCadence {
   intervalMs: number;
   /** Configured target names; empty when the probe has none. */
   targets: string[];
+  /** Targets on a schedule of their own (other than `schedule`), by name; the others follow the probe's. */
+  targetCadence?: ReadonlyMap<string, { schedule: string; intervalMs: number }>;
 }
 
 /** Everything one day's snapshot is built from. */
@@ -111,6 +113,24 @@ function coverage(controls: ReadonlyArray<Pick<SnapshotControl, 'id' | 'verdict'
     });
 }
 
+/**
+ * A probe's cadence entries: the probe's own schedule, stated while some target follows it (or it
+ * has none), then each target on a schedule of its own, by name. Without such targets this is the
+ * one entry snapshots always had, so their bytes and hashes are unchanged.
+ */
+function probeCadence(probe: ProbeCadence): SnapshotControl['cadence'] {
+  const own = probe.targetCadence ?? new Map<string, { schedule: string; intervalMs: number }>();
+  const entries: SnapshotControl['cadence'] = [];
+  if (probe.targets.length === 0 || probe.targets.some((t) => !own.has(t))) {
+    entries.push({ probe: probe.id, schedule: probe.schedule, intervalSeconds: Math.round(probe.intervalMs / 1000) });
+  }
+  for (const target of [...probe.targets].sort()) {
+    const c = own.get(target);
+    if (c) entries.push({ probe: probe.id, target, schedule: c.schedule, intervalSeconds: Math.round(c.intervalMs / 1000) });
+  }
+  return entries;
+}
+
 /** Builds the body of one closed day's snapshot. Pure: same input, same bytes. */
 export function buildSnapshot(input: SnapshotInput): SnapshotBody {
   const { date, timezone, minGreenDays, measured: catalog, probes, ledger, prev } = input;
@@ -126,7 +146,7 @@ export function buildSnapshot(input: SnapshotInput): SnapshotBody {
     for (const id of control.probes) {
       const probe = probes.get(id);
       if (!probe) continue;
-      cadence.push({ probe: id, schedule: probe.schedule, intervalSeconds: Math.round(probe.intervalMs / 1000) });
+      cadence.push(...probeCadence(probe));
       for (const target of probe.targets) {
         const day = ledger.get(`${id}|${target}`);
         if (!day) continue;
@@ -164,7 +184,7 @@ export function buildSnapshot(input: SnapshotInput): SnapshotBody {
         unknown: day.unknown,
         red: day.red,
         lastRunAt: day.last?.finishedAt ?? null,
-        stale: lastAt === undefined || endOfDay - lastAt > 2 * probe.intervalMs,
+        stale: lastAt === undefined || endOfDay - lastAt > 2 * (probe.targetCadence?.get(target)?.intervalMs ?? probe.intervalMs),
         sourceFreshness: day.last?.sourceFreshness ?? null,
         lastError: day.last?.error ?? null,
       });

@@ -57,6 +57,15 @@ describe('control status now', () => {
     expect(state.reasons).toEqual(['p1/t1: stale, newest result is from 2026-11-21T10:00:00.000Z (limit 1800 s)']);
   });
 
+  it('a target with its own interval is stale after 2 × its own, not the probe\'s', () => {
+    // Both 45 minutes old: past 2 × 15 min (the probe's), within 2 × 1 h (t2's own).
+    const old = result([pass], { finishedAt: '2026-11-21T11:15:00.000Z' });
+    const ev: ProbeEvidence[] = [{ probe: 'p1', enabled: true, intervalMs: interval, targets: [{ target: 't1', result: old }, { target: 't2', intervalMs: 3_600_000, result: old }] }];
+    const state = controlStatus(control, ev, now);
+    expect(state.targets.map((t) => [t.target, t.stale, t.status])).toEqual([['t1', true, 'unknown'], ['t2', false, 'green']]);
+    expect(state.reasons).toEqual(['p1/t1: stale, newest result is from 2026-11-21T11:15:00.000Z (limit 1800 s)']);
+  });
+
   it('a control no probe evidences is unknown, never green', () => {
     expect(controlStatus({ id: 'c', probes: [] }, evidence(result([pass])), now).status).toBe('unknown');
   });

@@ -9,10 +9,13 @@ export interface ProbeEvidence {
   probe: string;
   /** False when the probe is switched off in the config. */
   enabled: boolean;
-  /** Staleness limit is 2 × this. */
+  /** The probe's schedule interval: the staleness limit (2 × this) of targets that carry none of their own. */
   intervalMs: number;
-  /** Every configured target, with its newest result if any. */
-  targets: Array<{ target: string; result: ProbeResult | undefined }>;
+  /**
+   * Every configured target, with its newest result if any, and its own schedule interval when it
+   * has one (a target with its own schedule is stale after 2 × its interval, not the probe's).
+   */
+  targets: Array<{ target: string; intervalMs?: number; result: ProbeResult | undefined }>;
 }
 
 /** The verdict on one probe × target. */
@@ -30,7 +33,7 @@ export interface TargetStatus {
 export interface ControlState {
   id: string;
   status: ControlStatus;
-  /** True when some newest result is older than 2 × its probe's interval. */
+  /** True when some newest result is older than 2 × its target's schedule interval. */
   stale: boolean;
   reasons: string[];
   /** Newest finishedAt among its results. */
@@ -91,7 +94,7 @@ export function controlStatus(control: Pick<Control, 'id' | 'probes'>, evidence:
       reasons.push(`${probe}: no target configured`);
       continue;
     }
-    for (const t of e.targets) targets.push(targetStatus(probe, t.target, e.intervalMs, t.result, now));
+    for (const t of e.targets) targets.push(targetStatus(probe, t.target, t.intervalMs ?? e.intervalMs, t.result, now));
   }
   if (control.probes.length === 0) reasons.push('no probe evidences this control');
   for (const t of targets) reasons.push(...t.reasons);

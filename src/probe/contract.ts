@@ -54,6 +54,12 @@ export interface ProbeTarget<TSpec> {
    * half an hour); default `worker.timeoutSeconds`. The worker's job lock is renewed while it runs.
    */
   timeoutMs?: number;
+  /**
+   * Cron schedule (5 fields, or 6 with seconds) of this target, when it sets its own (an IaC
+   * workspace planned weekly beside one planned hourly); default the probe's configured schedule.
+   * Validated at config load. Its interval is the target's staleness limit and day-close cadence.
+   */
+  schedule?: string;
 }
 
 /** What `collect` gets: the target, its params, and a signal it must honour. */

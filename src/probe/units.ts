@@ -2,20 +2,53 @@ import type { ConfiguredProbe, LoadedConfig } from '../config/load.js';
 import type { Control } from '../config/controls.js';
 import type { ProbeResult, ProbeTarget } from './contract.js';
 import type { ProbeEvidence } from '../posture/status.js';
+import { cronIntervalMs } from '../queue/cron.js';
 
 /** One probe × target: the unit the scheduler fires and the worker runs. */
 export interface ScheduledUnit {
   configured: ConfiguredProbe;
   target: ProbeTarget<unknown>;
+  /** The effective cron schedule: the target's own, else the probe's configured one. */
+  schedule: string;
+  /** Longest gap between two firings of {@link schedule}; this unit's staleness limit is 2 × this. */
+  intervalMs: number;
 }
 
-/** Every enabled probe × every target it has in the config. */
+/** Every enabled probe × every target it has in the config, each with its effective schedule. */
 export function configuredUnits(loaded: LoadedConfig): ScheduledUnit[] {
   const units: ScheduledUnit[] = [];
   for (const configured of loaded.probes.values()) {
-    for (const target of configured.probe.targets(loaded.config)) units.push({ configured, target });
+    for (const target of configured.probe.targets(loaded.config)) units.push(scheduledUnit(configured, target, loaded.config.timezone));
   }
   return units;
+}
+
+/**
+ * One unit: the target's own schedule when it sets one, else the probe's. The interval walks many
+ * firings through cron-parser, so it is computed on first use (the daemon), not by commands that
+ * never ask (run-once, config check) — as the probe's own interval is.
+ */
+export function scheduledUnit(configured: ConfiguredProbe, target: ProbeTarget<unknown>, timezone: string): ScheduledUnit {
+  const own = target.schedule;
+  if (own === undefined || own === configured.schedule) {
+    return {
+      configured,
+      target,
+      schedule: configured.schedule,
+      get intervalMs() {
+        return configured.intervalMs;
+      },
+    };
+  }
+  let interval: number | undefined;
+  return {
+    configured,
+    target,
+    schedule: own,
+    get intervalMs() {
+      return (interval ??= cronIntervalMs(own, timezone));
+    },
+  };
 }
 
 /** The evidence each catalog probe has: its configured targets with their newest results (keyed `probe|target`). */
@@ -28,7 +61,7 @@ export function evidenceFor(loaded: LoadedConfig, units: readonly ScheduledUnit[
       probe: id,
       enabled: configured !== undefined,
       intervalMs: configured?.intervalMs ?? 0,
-      targets: mine.map((u) => ({ target: u.target.name, result: latest.get(`${id}|${u.target.name}`) })),
+      targets: mine.map((u) => ({ target: u.target.name, intervalMs: u.intervalMs, result: latest.get(`${id}|${u.target.name}`) })),
     };
   });
 }

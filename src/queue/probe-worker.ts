@@ -96,7 +96,8 @@ export class ProbeWorker {
       attempts: 20,
       backoff: { type: 'exponential', delay: 1000 },
       removeOnComplete: { age: 86_400, count: 50_000 },
-      removeOnFail: { age: 30 * 86_400 },
+      // Count-capped too: a flood of failing results (say, every one failing its schema) stays bounded.
+      removeOnFail: { age: 30 * 86_400, count: 50_000 },
     });
   }
 

@@ -2,15 +2,16 @@ import { UnrecoverableError, Worker, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ProbeResult } from '../probe/contract.js';
-import type { StateStore } from '../store/state.js';
+import { InvalidSlotError, type RecordOutcome, type StateStore } from '../store/state.js';
 import { RESULTS_QUEUE } from './connection.js';
 import { throttledErrorLog } from './log-throttle.js';
 import { RESULTS_STALLS, requeueOnStallFailure, requeueStalledFailures, stallOptions, type RequeueOptions, type StallPolicy } from './stalls.js';
 
 /**
- * Consumes the `results` queue and writes each result to the state store. Idempotent: the store
- * remembers every runId, so a replayed job (retry, crash between write and ack, a second replica)
- * changes nothing.
+ * Consumes the `results` queue and writes each result to the state store. Idempotent: the store's
+ * replay guard remembers every recorded slot of every probe × target (a bitmap per day, see
+ * REPLAY_HORIZON_MS in src/store/state.ts), so a replayed job (retry, crash between write and ack,
+ * a second replica) changes nothing, and a late first arrival still counts once for its own day.
  */
 export class Recorder {
   readonly worker: Worker<unknown, boolean>;
@@ -39,12 +40,23 @@ export class Recorder {
           opts.log.error({ jobId: job.id, issues: parsed.error.issues.slice(0, 5) }, 'result rejected by schema');
           throw new UnrecoverableError('result does not match the ProbeResult schema');
         }
-        const fresh = await opts.state.record(parsed.data);
-        if (fresh) {
+        let outcome: RecordOutcome;
+        try {
+          outcome = await opts.state.recordOnce(parsed.data);
+        } catch (err) {
+          if (!(err instanceof InvalidSlotError)) throw err;
+          opts.log.error({ jobId: job.id, runId: parsed.data.runId }, 'result rejected: scheduledFor is not a date');
+          throw new UnrecoverableError(err.message);
+        }
+        if (outcome === 'recorded') {
           this.recorded++;
           opts.onRecorded?.(parsed.data);
-        } else opts.log.debug({ runId: parsed.data.runId }, 'result already recorded');
-        return fresh;
+        } else if (outcome === 'replay') opts.log.debug({ runId: parsed.data.runId }, 'result already recorded');
+        else {
+          // Its unit has measured 40+ days past this slot: the replay guard no longer holds that day.
+          opts.log.warn({ runId: parsed.data.runId, probe: parsed.data.probe, target: parsed.data.target, scheduledFor: parsed.data.scheduledFor }, 'result older than the replay horizon: not recorded');
+        }
+        return outcome === 'recorded';
       },
       { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency ?? 8, ...stallOptions(this.stalls) },
     );

@@ -25,7 +25,7 @@ export interface SchedulerOptions {
 }
 
 /**
- * Fires each probe × target on its cron schedule. Every firing is keyed by its slot: node-cron's
+ * Fires each probe × target on its own cron schedule (the target's, else the probe's). Every firing is keyed by its slot: node-cron's
  * distributed mode lets one replica claim the slot, and the job id `probe|target|slotMs` makes a
  * second add of the same slot a no-op in BullMQ.
  */
@@ -39,7 +39,7 @@ export class Scheduler {
     for (const unit of this.opts.units) {
       const name = `${unit.configured.probe.id}|${unit.target.name}`;
       const task = cron.schedule(
-        unit.configured.schedule,
+        unit.schedule,
         async (ctx) => {
           await this.enqueue(unit, ctx.date, 'scheduled');
         },
@@ -55,7 +55,7 @@ export class Scheduler {
   }
 
   /**
-   * Runs at once every probe × target whose newest result is missing or older than its interval,
+   * Runs at once every probe × target whose newest result is missing or older than its own interval,
    * as the run of its most recent slot (so replicas starting together enqueue it once) — or of
    * today's midnight when that slot was on an earlier day, so a day the daemon missed stays missed.
    */
@@ -65,8 +65,8 @@ export class Scheduler {
     for (const unit of this.opts.units) {
       const latest = results.get(resultField(unit.configured.probe.id, unit.target.name));
       const age = latest ? now.getTime() - Date.parse(latest.finishedAt) : Infinity;
-      if (age <= unit.configured.intervalMs) continue;
-      let slot = previousSlot(unit.configured.schedule, this.opts.timezone, now);
+      if (age <= unit.intervalMs) continue;
+      let slot = previousSlot(unit.schedule, this.opts.timezone, now);
       // A run made today counts for today: a missed slot of an earlier day is run as today's
       // first slot (the same instant on every replica), never filed under the day it missed.
       const today = startOfDay(dayOf(now, this.opts.timezone), this.opts.timezone);
@@ -92,7 +92,7 @@ export class Scheduler {
         attempts: this.opts.attempts,
         backoff: { type: 'exponential', delay: this.opts.backoffMs },
         removeOnComplete: { age: 2 * 86_400, count: 50_000 },
-        removeOnFail: { age: 7 * 86_400 },
+        removeOnFail: { age: 7 * 86_400, count: 10_000 },
       },
     );
     this.opts.log.debug({ jobId, reason }, 'run enqueued');

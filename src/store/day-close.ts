@@ -351,11 +351,15 @@ export class DayCloser {
     const { loaded } = this.opts;
     const probes = new Map<string, ProbeCadence>();
     for (const [id, configured] of loaded.probes) {
+      const mine = this.opts.units.filter((u) => u.configured.probe.id === id);
+      // Targets on a schedule of their own are listed with it: the snapshot states each one's cadence and staleness truthfully.
+      const own = mine.filter((u) => u.schedule !== configured.schedule);
       probes.set(id, {
         id,
         schedule: configured.schedule,
         intervalMs: configured.intervalMs,
-        targets: this.opts.units.filter((u) => u.configured.probe.id === id).map((u) => u.target.name),
+        targets: mine.map((u) => u.target.name),
+        ...(own.length > 0 && { targetCadence: new Map(own.map((u) => [u.target.name, { schedule: u.schedule, intervalMs: u.intervalMs }])) }),
       });
     }
     const body = buildSnapshot({

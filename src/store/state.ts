@@ -4,27 +4,108 @@ import { runOutcome } from '../posture/status.js';
 import { dayOf } from '../posture/days.js';
 
 /**
- * How long a recorded runId is remembered, so a replayed result is not counted twice. Replays come
- * from retries and stalled jobs, which end within about 6 days (the results queue's backoff and
- * re-queue limits); 8 days covers them with a margin. Longer only costs memory: at 1,000 runs a
- * minute each day of TTL is ~1.4 M keys (the soak benchmark measured 40 days growing without end
- * in practice). A result older than that cannot change a day anyway: its day is closed.
+ * The replay guard: how a result is counted once, in memory that does not grow with the number of
+ * runs.
+ *
+ * What has to be remembered is which slots of a probe × target were recorded: a run is identified
+ * by its slot (the scheduler's job id is `probe|target|slotMs`, and every retry, stall re-queue or
+ * second delivery of a run carries the same slot). So each probe × target keeps one hash,
+ * `<prefix>:seen-slots:<probe>|<target>`, holding one bitmap per UTC day ("chunk") of slots, one
+ * bit per slot: field `m:<day number>` for slots on a whole minute (every 5-field cron slot and
+ * the midnight catch-up slot; 1,440 bits = 180 bytes a day), `s:<day number>` for slots on a whole
+ * second that are not on a minute (6-field crons; 86,400 bits = 10.8 kB a day), and for anything
+ * else an exact field `x:<slotMs>`. A bitmap is allocated whole when its day is first written, so
+ * recording more runs of the day costs no more memory.
+ *
+ * How long: a day's bitmap is needed as long as a result of that day may still arrive, a first
+ * arrival or a replay. Results arrive late from the results queue's retries (~6 days of backoff)
+ * and from its failed set (kept 30 days, from which stalled jobs are re-queued and an operator may
+ * retry); a day that is closed still counts such a result once, in `vigil_probe_runs_total` and in
+ * its ledger (the published snapshot does not change: it is immutable, and read back from Redis or
+ * the archive, never rebuilt). The horizon is measured on the unit's own record, not on a clock:
+ * a result is accepted while its slot is at most {@link REPLAY_HORIZON_MS} older than the newest
+ * slot this probe × target recorded (`newest` in the same hash), and bitmaps of days entirely
+ * older than that are deleted when the unit's newest slot moves to a new day. A result older than
+ * the horizon is refused (logged, not counted): it could be a replay whose bitmap is gone, and a
+ * result 40 days older than its unit's newest measurement can neither change a day nor the
+ * unit's newest result. Because nothing expires by wall-clock time, a daemon that was down for
+ * months still recognises every replay of what it recorded before. A slot more than a day ahead of
+ * the recorder's clock is recorded but does not move `newest`, so one result with a wrong clock
+ * cannot push every later one beyond the horizon.
+ *
+ * Memory: per probe × target at most horizon + 1 = 41 day bitmaps — 10.2 kB (MEMORY USAGE) for any
+ * schedule on whole minutes, whatever the number of runs; 1,000 such targets ≈ 10 MB once 41 days
+ * are held, growing by ~0.25 MB a day until then. A 6-field schedule adds up to 10.8 kB a day. The
+ * key has no TTL, like the unit's field in `<prefix>:latest`: a probe × target removed from the
+ * config keeps its last ≤ 41 bitmaps. (The day ledger, 60 days, outlives the horizon.)
+ *
+ * Identity: two results of one probe × target × slot count once whatever their runIds (the
+ * scheduler never makes two runs of a slot: its job id is the slot). The per-run keys
+ * `<prefix>:seen:<runId>` of earlier versions are still read, never written: once they have expired
+ * (8 days after an upgrade) that check can go.
  */
-const SEEN_TTL_SECONDS = 8 * 86_400;
+export const REPLAY_HORIZON_MS = 40 * 86_400_000;
 
 /** How long a day's ledger is kept after its last write (the closed snapshot holds it afterwards). */
 const DAY_TTL_SECONDS = 60 * 86_400;
 
+/** One replay-guard chunk: a UTC day (the guard needs no calendar, only disjoint spans of slots). */
+const GUARD_DAY_MS = 86_400_000;
+
 /**
- * Records a result once: remembers its runId (NX), counts the run, replaces the stored newest
- * result of its probe × target only when this one is at least as new (scheduledFor, then
- * finishedAt) — a late retry of an old slot never hides a newer measurement — and adds it to
- * the ledger of its day (the calendar day of `scheduledFor`): run, red, unknown and error counts,
- * the failing resources with their messages, and the day's newest run.
- * Returns 1 when recorded, 0 when this runId was already recorded.
+ * Records a result once. First the replay guard (see {@link REPLAY_HORIZON_MS}): refuses a slot
+ * older than the horizon (2), returns 0 when the slot's bit is already set — or, for results
+ * recorded before the guard existed, when the old per-run key `<prefix>:seen:<runId>` (8-day TTL,
+ * never written any more) still exists. Then counts the run, replaces the stored newest result of
+ * its probe × target only when this one is at least as new (scheduledFor, then finishedAt) — a
+ * late retry of an old slot never hides a newer measurement — and adds it to the ledger of its day
+ * (the calendar day of `scheduledFor`): run, red, unknown and error counts, the failing resources
+ * with their messages, and the day's newest run. The guard's bit is written with everything else,
+ * in the same script. Returns 1 when recorded.
  */
 const recordScript = `
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[6]) == false then return 0 end
+local failing = cjson.decode(ARGV[8])
+local DAY = ${GUARD_DAY_MS}
+local slot = tonumber(ARGV[10])
+local horizon = tonumber(ARGV[12])
+local newestRaw = redis.call('HGET', KEYS[1], 'newest')
+local newest = nil
+if newestRaw then newest = tonumber(newestRaw) end
+if newest and slot < newest - horizon then return 2 end
+if redis.call('EXISTS', KEYS[8]) == 1 then return 0 end
+local chunk = math.floor(slot / DAY)
+local within = slot - chunk * DAY
+local field, size, index
+if within % 60000 == 0 then
+  field = 'm:' .. string.format('%.0f', chunk); size = 180; index = within / 60000
+elseif within % 1000 == 0 then
+  field = 's:' .. string.format('%.0f', chunk); size = 10800; index = within / 1000
+end
+if field then
+  local bm = redis.call('HGET', KEYS[1], field)
+  if not bm then bm = string.rep(string.char(0), size)
+  elseif #bm < size then bm = bm .. string.rep(string.char(0), size - #bm) end
+  local b = math.floor(index / 8) + 1
+  local mask = bit.lshift(1, 7 - (index % 8))
+  local byte = string.byte(bm, b)
+  if bit.band(byte, mask) ~= 0 then return 0 end
+  redis.call('HSET', KEYS[1], field, string.sub(bm, 1, b - 1) .. string.char(bit.bor(byte, mask)) .. string.sub(bm, b + 1))
+else
+  if redis.call('HSETNX', KEYS[1], 'x:' .. string.format('%.0f', slot), '1') == 0 then return 0 end
+end
+if ((not newest) or slot > newest) and slot <= tonumber(ARGV[11]) + DAY then
+  redis.call('HSET', KEYS[1], 'newest', string.format('%.0f', slot))
+  if (not newest) or math.floor(slot / DAY) > math.floor(newest / DAY) then
+    local floor = slot - horizon
+    for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+      local kind = string.sub(f, 1, 2)
+      local n = tonumber(string.sub(f, 3))
+      if n and (((kind == 'm:' or kind == 's:') and (n + 1) * DAY <= floor) or (kind == 'x:' and n < floor)) then
+        redis.call('HDEL', KEYS[1], f)
+      end
+    end
+  end
+end
 redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
 local cur = redis.call('HGET', KEYS[4], ARGV[1])
 if (not cur) or cur <= ARGV[3] then
@@ -37,21 +118,35 @@ if ARGV[5] ~= '' then
 end
 local u = ARGV[1]
 redis.call('HINCRBY', KEYS[6], u .. '|runs', 1)
-if ARGV[8] == 'fail' then redis.call('HINCRBY', KEYS[6], u .. '|red', 1) end
-if ARGV[8] == 'unknown' then redis.call('HINCRBY', KEYS[6], u .. '|unknown', 1) end
-if ARGV[8] == 'error' then redis.call('HINCRBY', KEYS[6], u .. '|error', 1) end
+if ARGV[7] == 'fail' then redis.call('HINCRBY', KEYS[6], u .. '|red', 1) end
+if ARGV[7] == 'unknown' then redis.call('HINCRBY', KEYS[6], u .. '|unknown', 1) end
+if ARGV[7] == 'error' then redis.call('HINCRBY', KEYS[6], u .. '|error', 1) end
 local lastOrder = redis.call('HGET', KEYS[6], u .. '|lastOrder')
 if (not lastOrder) or lastOrder <= ARGV[3] then
-  redis.call('HSET', KEYS[6], u .. '|lastOrder', ARGV[3], u .. '|last', ARGV[10])
+  redis.call('HSET', KEYS[6], u .. '|lastOrder', ARGV[3], u .. '|last', ARGV[9])
 end
-local failing = cjson.decode(ARGV[9])
 for i = 1, #failing, 2 do
   redis.call('HSET', KEYS[7], u .. '|' .. failing[i], failing[i + 1])
 end
-redis.call('EXPIRE', KEYS[6], ARGV[7])
-redis.call('EXPIRE', KEYS[7], ARGV[7])
+redis.call('EXPIRE', KEYS[6], ARGV[6])
+redis.call('EXPIRE', KEYS[7], ARGV[6])
 return 1
 `;
+
+/**
+ * What recording one result did: `recorded` the first time its slot arrives, `replay` when its
+ * slot was recorded already, `beyond-horizon` when its slot is more than {@link REPLAY_HORIZON_MS}
+ * older than its probe × target's newest recorded slot (refused, not counted).
+ */
+export type RecordOutcome = 'recorded' | 'replay' | 'beyond-horizon';
+
+/** A result whose `scheduledFor` is not a date: it has no slot and no day, so it cannot be recorded. */
+export class InvalidSlotError extends Error {
+  override name = 'InvalidSlotError';
+  constructor(scheduledFor: string) {
+    super(`result scheduledFor "${scheduledFor.slice(0, 40)}" is not a date: the run has no slot to be recorded under`);
+  }
+}
 
 /** At most this many failing resources of one run are kept in its day's ledger. */
 const MAX_FAILING_PER_RUN = 2000;
@@ -74,6 +169,12 @@ export interface UnitDay {
   failing: Array<{ resource: string; message: string }>;
 }
 
+function popcount(byte: number): number {
+  let n = 0;
+  for (let b = byte; b !== 0; b &= b - 1) n++;
+  return n;
+}
+
 /** `probe|target`: the field under which a probe × target's state is kept. */
 export function resultField(probe: string, target: string): string {
   return `${probe}|${target}`;
@@ -82,7 +183,8 @@ export function resultField(probe: string, target: string): string {
 /** The daemon's state in Redis: newest result per probe × target, run counters, last success. */
 export class StateStore {
   private readonly keys: {
-    seen: (runId: string) => string;
+    guard: (field: string) => string;
+    legacySeen: (runId: string) => string;
     latest: string;
     runs: string;
     order: string;
@@ -98,7 +200,8 @@ export class StateStore {
     private readonly timezone = 'UTC',
   ) {
     this.keys = {
-      seen: (runId) => `${prefix}:seen:${runId}`,
+      guard: (field) => `${prefix}:seen-slots:${field}`,
+      legacySeen: (runId) => `${prefix}:seen:${runId}`,
       latest: `${prefix}:latest`,
       runs: `${prefix}:runs`,
       order: `${prefix}:latest-order`,
@@ -106,19 +209,30 @@ export class StateStore {
       day: (day) => `${prefix}:day:${day}`,
       dayFailing: (day) => `${prefix}:day-failing:${day}`,
     };
-    if (!('vigilRecord2' in this.redis)) {
-      this.redis.defineCommand('vigilRecord2', { numberOfKeys: 7, lua: recordScript });
+    if (!('vigilRecord3' in this.redis)) {
+      this.redis.defineCommand('vigilRecord3', { numberOfKeys: 8, lua: recordScript });
     }
   }
 
-  /** Records one result idempotently. Returns false when its runId was already recorded. */
+  /** Records one result idempotently. Returns false when it was not recorded now (a replay, or beyond the horizon). */
   async record(result: ProbeResult): Promise<boolean> {
+    return (await this.recordOnce(result)) === 'recorded';
+  }
+
+  /**
+   * Records one result at most once per probe × target × slot (see {@link REPLAY_HORIZON_MS}).
+   *
+   * @throws {@link InvalidSlotError} when `scheduledFor` is not a date.
+   */
+  async recordOnce(result: ProbeResult): Promise<RecordOutcome> {
+    const slotMs = Date.parse(result.scheduledFor);
+    if (Number.isNaN(slotMs)) throw new InvalidSlotError(result.scheduledFor);
     const field = resultField(result.probe, result.target);
     const outcome = runOutcome(result);
     // A success is a run that judged every resource: an error or an "unknown" is not one.
     const success = outcome === 'pass' || outcome === 'fail' ? String(Math.floor(Date.parse(result.finishedAt) / 1000)) : '';
     const order = `${result.scheduledFor}|${result.finishedAt}`;
-    const day = dayOf(new Date(result.scheduledFor), this.timezone);
+    const day = dayOf(new Date(slotMs), this.timezone);
     const failing: string[] = [];
     for (const f of result.findings) {
       if (f.outcome !== 'fail') continue;
@@ -130,26 +244,58 @@ export class StateStore {
       sourceFreshness: result.sourceFreshness ?? null,
       error: result.error ? `${result.error.class}: ${result.error.message}` : null,
     };
-    const recorded = await (this.redis as unknown as { vigilRecord2(...args: string[]): Promise<number> }).vigilRecord2(
-      this.keys.seen(result.runId),
+    const code = await (this.redis as unknown as { vigilRecord3(...args: string[]): Promise<number> }).vigilRecord3(
+      this.keys.guard(field),
       this.keys.latest,
       this.keys.runs,
       this.keys.order,
       this.keys.lastSuccess,
       this.keys.day(day),
       this.keys.dayFailing(day),
+      this.keys.legacySeen(result.runId),
       field,
       JSON.stringify(result),
       order,
       `${result.probe}|${outcome}`,
       success,
-      String(SEEN_TTL_SECONDS),
       String(DAY_TTL_SECONDS),
       outcome,
       JSON.stringify(failing),
       JSON.stringify(last),
+      String(slotMs),
+      String(Date.now()),
+      String(REPLAY_HORIZON_MS),
     );
-    return recorded === 1;
+    return code === 1 ? 'recorded' : code === 2 ? 'beyond-horizon' : 'replay';
+  }
+
+  /** Whether the replay guard holds the run of this probe × target in this slot (recorded, and within the horizon). */
+  async isRecorded(probe: string, target: string, slot: Date): Promise<boolean> {
+    const slotMs = slot.getTime();
+    const chunk = Math.floor(slotMs / GUARD_DAY_MS);
+    const within = slotMs - chunk * GUARD_DAY_MS;
+    const key = this.keys.guard(resultField(probe, target));
+    if (within % 1000 !== 0) return (await this.redis.hexists(key, `x:${slotMs}`)) === 1;
+    const [name, index] = within % 60_000 === 0 ? [`m:${chunk}`, within / 60_000] : [`s:${chunk}`, within / 1000];
+    const bitmap = await this.redis.hgetBuffer(key, name);
+    const byte = bitmap?.[index >> 3];
+    return byte !== undefined && (byte & (0x80 >> (index & 7))) !== 0;
+  }
+
+  /**
+   * How many runs the replay guard holds, over every probe × target that has a newest result: each
+   * one recorded once, within the horizon. Reads every guard: for tests and benchmarks, not scrapes.
+   */
+  async recordedRuns(): Promise<number> {
+    let total = 0;
+    for (const field of await this.redis.hkeys(this.keys.latest)) {
+      const guard = await this.redis.hgetallBuffer(this.keys.guard(field));
+      for (const [name, value] of Object.entries(guard)) {
+        if (name.startsWith('x:')) total++;
+        else if (name.startsWith('m:') || name.startsWith('s:')) for (const byte of value) total += popcount(byte);
+      }
+    }
+    return total;
   }
 
   /** Newest result of one probe × target; undefined when there is none or it fails the schema. */

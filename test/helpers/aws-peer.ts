@@ -7,6 +7,10 @@
  *   (`<ErrorResponse><Error><Type>Sender</Type><Code>…`), as in botocore's recorded IAM bodies.
  * - **AWS Config**: JSON 1.1 — `X-Amz-Target: StarlingDoveService.<Operation>`,
  *   `application/x-amz-json-1.1`, errors as `{"__type": …, "message": …}`.
+ * - **AWS Backup**: REST-JSON — the operation from the HTTP method and path (the model's
+ *   `requestUri` templates), its input from the path and query string by the members' locations
+ *   (an unknown or out-of-range parameter is refused), JSON answers paginated by `NextToken` /
+ *   `MaxResults` as the paginators file says.
  * - **SigV4**: every request's signature is recomputed with the secret key the test registered
  *   (canonical request, string to sign, HMAC key chain, over the body's SHA-256); a wrong secret
  *   is refused as AWS refuses it (`SignatureDoesNotMatch` / `InvalidSignatureException`), an
@@ -51,6 +55,8 @@ interface ShapeRef {
   shape: string;
   locationName?: string;
   flattened?: boolean;
+  /** REST protocols: where an input member travels (`uri`, `querystring`, `header`). */
+  location?: string;
 }
 interface Shape {
   type: string;
@@ -62,18 +68,21 @@ interface Shape {
   enum?: string[];
   flattened?: boolean;
   locationName?: string;
+  min?: number;
+  max?: number;
 }
 interface Model {
   metadata: { xmlNamespace?: string; targetPrefix?: string };
-  operations: Record<string, { output?: { shape: string; resultWrapper?: string } }>;
+  operations: Record<string, { http?: { method: string; requestUri: string }; input?: { shape: string }; output?: { shape: string; resultWrapper?: string } }>;
   shapes: Record<string, Shape>;
 }
 
-let models: { iam: Model; config: Model } | undefined;
-function loadModels(): { iam: Model; config: Model } {
+let models: { iam: Model; config: Model; backup: Model } | undefined;
+function loadModels(): { iam: Model; config: Model; backup: Model } {
   models ??= {
     iam: JSON.parse(testdata('models/botocore.iam.2010-05-08.service-2.json')) as Model,
     config: JSON.parse(testdata('models/botocore.config.2014-11-12.service-2.json')) as Model,
+    backup: JSON.parse(testdata('models/botocore.backup.2018-11-15.service-2.json')) as Model,
   };
   return models;
 }
@@ -230,6 +239,11 @@ export function reportCsv(rows: readonly ReportRow[], layout: 22 | 16 = 22): str
   return [columns.join(','), ...rows.map((r) => columns.map((c) => cell(r, c)).join(','))].join('\n') + '\n';
 }
 
+/** The AWS CLI example answers for Backup (awscli/examples/backup), e.g. `list-backup-jobs`. */
+export function backupCliExample<T = Record<string, unknown>>(name: string): T {
+  return JSON.parse(testdata(`awscli-examples/json/backup.${name}.output1.json`)) as T;
+}
+
 /** The AWS CLI example answers for Config (awscli/examples/configservice). */
 export function cliExample<T = Record<string, unknown>>(name: string): T {
   return JSON.parse(testdata(`awscli-examples/json/configservice.${name}.output1.json`)) as T;
@@ -264,6 +278,29 @@ export interface PeerConfigRegion {
   rules?: PeerConfigRule[];
 }
 
+/**
+ * AWS Backup in one region: the items of the List* answers, as the botocore model's shapes
+ * (REST-JSON member names; timestamps as ISO strings, Dates or epoch seconds). The peer filters
+ * (`createdAfter`, `resourceType`, `state`, `status`, `restoreTestingPlanArn`, the vault in the
+ * path) and paginates them (`NextToken`, `MaxResults`) as AWS does.
+ */
+export interface PeerBackupRegion {
+  /** ListProtectedResources `Results` members. */
+  protectedResources?: Array<Record<string, unknown>>;
+  /** ListBackupVaults `BackupVaultList` members (`BackupVaultName` routes the recovery points). */
+  vaults?: Array<Record<string, unknown>>;
+  /** RecoveryPointByBackupVault members; each must name its `BackupVaultName`. */
+  recoveryPoints?: Array<Record<string, unknown>>;
+  /** ListBackupJobs `BackupJobs` members. */
+  backupJobs?: Array<Record<string, unknown>>;
+  /** ListRestoreTestingPlans `RestoreTestingPlans` members. */
+  restoreTestingPlans?: Array<Record<string, unknown>>;
+  /** ListRestoreTestingSelections members (routed by `RestoreTestingPlanName`). */
+  restoreTestingSelections?: Array<Record<string, unknown>>;
+  /** ListRestoreJobs `RestoreJobs` members. */
+  restoreJobs?: Array<Record<string, unknown>>;
+}
+
 /** One emulated AWS account. */
 export interface PeerAccount {
   /** Entries over botocore's recorded SummaryMap. */
@@ -282,6 +319,8 @@ export interface PeerAccount {
   deny?: string[];
   /** Config per region. */
   regions?: Record<string, PeerConfigRegion>;
+  /** AWS Backup per region. */
+  backup?: Record<string, PeerBackupRegion>;
 }
 
 /** A long-lived access key (an IAM user of some account). */
@@ -301,7 +340,7 @@ export interface PeerRole {
 
 /** One request the peer answered. */
 export interface PeerRequest {
-  service: 'iam' | 'sts' | 'config';
+  service: 'iam' | 'sts' | 'config' | 'backup';
   action: string;
   /** Region and service of the SigV4 credential scope. */
   signingRegion: string;
@@ -320,6 +359,8 @@ export interface AwsPeerOptions {
   latencyMs?: number;
   /** Lifetime of AssumeRole credentials, seconds. Default 3600. */
   sessionSeconds?: number;
+  /** AWS Backup answers at most this many items per page whatever MaxResults asks (AWS may return fewer). Default: MaxResults. */
+  backupPageCap?: number;
   /** Peer clock. Default Date.now. */
   now?: () => number;
 }
@@ -450,7 +491,8 @@ function page<T>(items: readonly T[], marker: unknown, size: number): { items: T
 
 /** Starts the peer on 127.0.0.1 with a free port. */
 export async function startAwsPeer(options: AwsPeerOptions): Promise<AwsPeer> {
-  const { iam: iamModel, config: configModel } = loadModels();
+  const { iam: iamModel, config: configModel, backup: backupModel } = loadModels();
+  const backupPaginators = (JSON.parse(testdata('models/botocore.backup.2018-11-15.paginators-1.json')) as { pagination: Record<string, { input_token: string; output_token: string; limit_key: string; result_key: string }> }).pagination;
   const now = options.now ?? Date.now;
   const principals = new Map<string, Principal>();
   for (const k of options.keys) principals.set(k.accessKeyId, { ...k, arn: k.arn ?? `arn:aws:iam::${k.account}:user/vigil` });
@@ -470,7 +512,7 @@ export async function startAwsPeer(options: AwsPeerOptions): Promise<AwsPeer> {
   };
   const denied = (p: Principal, action: string, json: boolean): PeerError | undefined => {
     if (!account(p.account).deny?.includes(action)) return undefined;
-    const message = `User: ${p.arn} is not authorized to perform: ${action} on resource: ${action.startsWith('iam:') ? '*' : `arn:aws:config:*:${p.account}:*`} because no identity-based policy allows the ${action} action`;
+    const message = `User: ${p.arn} is not authorized to perform: ${action} on resource: ${action.startsWith('iam:') ? '*' : `arn:aws:${action.split(':')[0]}:*:${p.account}:*`} because no identity-based policy allows the ${action} action`;
     return json ? new PeerError(400, 'AccessDeniedException', message) : new PeerError(403, 'AccessDenied', message);
   };
   const reportContent = (a: PeerAccount): string =>
@@ -635,7 +677,131 @@ export async function startAwsPeer(options: AwsPeerOptions): Promise<AwsPeer> {
     }
   };
 
+  /** Matches a REST request to a Backup operation by the model's `http` (method and URI template). */
+  const backupRoute = (method: string, pathname: string): { action: string; uri: Record<string, string> } | undefined => {
+    for (const [action, op] of Object.entries(backupModel.operations)) {
+      if (!op.http || op.http.method !== method) continue;
+      const template = op.http.requestUri.split('?')[0] as string;
+      const names: string[] = [];
+      const re = new RegExp(`^${template.replace(/\/$/, '').replace(/\{(\w+)\+?\}/g, (_m, n: string) => (names.push(n), '([^/]+)'))}/?$`);
+      const m = re.exec(pathname);
+      if (m) return { action, uri: Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(m[i + 1] as string)])) };
+    }
+    return undefined;
+  };
+
+  /** The operation's input from the path and query string, by the model's member locations; unknown or out-of-range parameters are refused. */
+  const backupInput = (action: string, uri: Record<string, string>, query: URLSearchParams): Record<string, unknown> => {
+    const shape = backupModel.shapes[backupModel.operations[action]?.input?.shape ?? ''];
+    const input: Record<string, unknown> = {};
+    const byLocation = new Map(Object.entries(shape?.members ?? {}).map(([name, ref]) => [`${ref.location}:${ref.locationName ?? name}`, [name, ref] as const]));
+    for (const [k, v] of Object.entries(uri)) {
+      const found = byLocation.get(`uri:${k}`);
+      if (found) input[found[0]] = v;
+    }
+    for (const [k, v] of query) {
+      const found = byLocation.get(`querystring:${k}`);
+      if (!found) throw new PeerError(400, 'InvalidParameterValueException', `Unknown query parameter ${k}`);
+      const [name, ref] = found;
+      const type = backupModel.shapes[ref.shape];
+      if (type?.type === 'integer' || type?.type === 'long') {
+        const n = Number(v);
+        if (!Number.isInteger(n) || (type.min !== undefined && n < type.min) || (type.max !== undefined && n > type.max)) throw new PeerError(400, 'InvalidParameterValueException', `${k} must be an integer in ${type.min}-${type.max}`);
+        input[name] = n;
+      } else if (type?.type === 'timestamp') {
+        const t = Date.parse(v);
+        if (Number.isNaN(t)) throw new PeerError(400, 'InvalidParameterValueException', `${k} is not a timestamp`);
+        input[name] = t;
+      } else input[name] = v;
+    }
+    return input;
+  };
+
+  const backupAction = (p: Principal, region: string, action: string, input: Record<string, unknown>): Record<string, unknown> => {
+    const r = account(p.account).backup?.[region] ?? {};
+    const ms = (v: unknown): number => (v instanceof Date ? v.getTime() : typeof v === 'number' ? v * 1000 : Date.parse(String(v)));
+    const after = (items: Array<Record<string, unknown>>, field: string, key: string) => (input[key] === undefined ? items : items.filter((x) => ms(x[field]) >= (input[key] as number)));
+    const eq = (items: Array<Record<string, unknown>>, field: string, key: string) => (input[key] === undefined ? items : items.filter((x) => x[field] === input[key]));
+    const paged = (items: Array<Record<string, unknown>>, resultKey: string) => {
+      // Paginated as botocore's paginators file says for the operation (tokens, limit and result keys).
+      const pager = backupPaginators[action];
+      if (!pager || pager.result_key !== resultKey || pager.input_token !== 'NextToken' || pager.output_token !== 'NextToken' || pager.limit_key !== 'MaxResults') throw new ModelViolation(`${action}: not paginated by NextToken/MaxResults/${resultKey}`);
+      const { items: slice, next } = page(items, input.NextToken, Math.min((input.MaxResults as number | undefined) ?? 100, options.backupPageCap ?? Infinity));
+      return { [resultKey]: slice, ...(next ? { NextToken: next } : {}) };
+    };
+    switch (action) {
+      case 'ListProtectedResources':
+        return paged(r.protectedResources ?? [], 'Results');
+      case 'ListBackupVaults':
+        return paged(r.vaults ?? [], 'BackupVaultList');
+      case 'ListRecoveryPointsByBackupVault': {
+        const name = input.BackupVaultName as string;
+        if (!(r.vaults ?? []).some((v) => v.BackupVaultName === name)) throw new PeerError(404, 'ResourceNotFoundException', `Backup vault ${name} does not exist`);
+        let items = (r.recoveryPoints ?? []).filter((x) => x.BackupVaultName === name);
+        items = eq(eq(after(items, 'CreationDate', 'ByCreatedAfter'), 'ResourceType', 'ByResourceType'), 'ResourceArn', 'ByResourceArn');
+        return paged(items, 'RecoveryPoints');
+      }
+      case 'ListBackupJobs':
+        return paged(eq(eq(after(r.backupJobs ?? [], 'CreationDate', 'ByCreatedAfter'), 'State', 'ByState'), 'ResourceType', 'ByResourceType'), 'BackupJobs');
+      case 'ListRestoreTestingPlans':
+        return paged(r.restoreTestingPlans ?? [], 'RestoreTestingPlans');
+      case 'ListRestoreTestingSelections': {
+        const name = input.RestoreTestingPlanName as string;
+        if (!(r.restoreTestingPlans ?? []).some((x) => x.RestoreTestingPlanName === name)) throw new PeerError(404, 'ResourceNotFoundException', `Restore testing plan ${name} does not exist`);
+        return paged((r.restoreTestingSelections ?? []).filter((x) => x.RestoreTestingPlanName === name), 'RestoreTestingSelections');
+      }
+      case 'ListRestoreJobs': {
+        const items = eq(eq(after(r.restoreJobs ?? [], 'CreationDate', 'ByCreatedAfter'), 'Status', 'ByStatus'), 'ResourceType', 'ByResourceType');
+        return paged(input.ByRestoreTestingPlanArn === undefined ? items : items.filter((x) => (x.CreatedBy as Record<string, unknown> | undefined)?.RestoreTestingPlanArn === input.ByRestoreTestingPlanArn), 'RestoreJobs');
+      }
+      default:
+        throw new PeerError(400, 'UnknownOperationException', `the peer does not emulate ${action}`);
+    }
+  };
+
+  /** AWS Backup's REST-JSON: the operation from method and path, the input from path and query, a JSON body. */
+  const handleBackup = (req: IncomingMessage, body: Buffer): { status: number; contentType: string; body: string; log?: PeerRequest } => {
+    const url = new URL(req.url ?? '/', 'http://peer');
+    const route = backupRoute(req.method ?? 'GET', url.pathname);
+    const log: PeerRequest = { service: 'backup', action: route?.action ?? '', signingRegion: '', signingService: '', accessKeyId: '', account: undefined, status: 200, params: {} };
+    const fail = (e: PeerError) => ({ ...jsonError(e.status, e.code, e.message), contentType: 'application/json', log: { ...log, status: e.status } });
+    try {
+      const { principal, region, service: signedFor } = verifySignature(req, body, principals, true, now());
+      Object.assign(log, { signingRegion: region, signingService: signedFor, accessKeyId: principal.accessKeyId, account: principal.account });
+      if (signedFor !== 'backup') throw new PeerError(403, 'InvalidSignatureException', `Credential should be scoped to correct service: 'backup'.`);
+      if (!route) throw new PeerError(404, 'UnknownOperationException', `no AWS Backup operation at ${req.method} ${url.pathname}`);
+      const input = backupInput(route.action, route.uri, url.searchParams);
+      log.params = input;
+      const rawAnswer = raw.get(route.action);
+      if (rawAnswer) {
+        raw.delete(route.action);
+        return { ...rawAnswer, log: { ...log, status: rawAnswer.status } };
+      }
+      const failing = failures.get(route.action) ?? 0;
+      if (failing > 0) {
+        failures.set(route.action, failing - 1);
+        throw new PeerError(500, 'ServiceUnavailableException', 'The request failed due to a temporary failure of the server.');
+      }
+      const throttled = throttles.get(route.action) ?? 0;
+      if (throttled > 0) {
+        throttles.set(route.action, throttled - 1);
+        throw new PeerError(429, 'ThrottlingException', 'Rate exceeded');
+      }
+      const refusal = denied(principal, `backup:${route.action}`, true);
+      if (refusal) throw new PeerError(403, 'AccessDeniedException', refusal.message);
+      const out = backupAction(principal, region, route.action, input);
+      const shape = backupModel.operations[route.action]?.output?.shape as string;
+      return { status: 200, contentType: 'application/json', body: JSON.stringify(toJson(backupModel, shape, out, route.action)), log };
+    } catch (err) {
+      if (err instanceof PeerError) return fail(err);
+      if (err instanceof ModelViolation) return fail(new PeerError(500, 'PeerModelViolation', err.message));
+      throw err;
+    }
+  };
+
   const handle = async (req: IncomingMessage, body: Buffer): Promise<{ status: number; contentType: string; body: string; log?: PeerRequest }> => {
+    // The query protocol (IAM, STS) and JSON 1.1 (Config) always POST; AWS Backup's REST-JSON reads are GETs.
+    if (req.method !== 'POST') return handleBackup(req, body);
     const target = req.headers['x-amz-target'];
     const json = typeof target === 'string';
     let service: PeerRequest['service'] = json ? 'config' : 'iam';
@@ -769,5 +935,5 @@ export function useEnvCredentials(key: { accessKeyId: string; secretAccessKey: s
 
 /** A validated `aws:` target whose every endpoint is the peer. */
 export function peerTarget(peer: AwsPeer, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { name: 'prod', regions: ['us-east-1'], endpoints: { iam: peer.url, sts: peer.url, config: peer.url }, ...extra };
+  return { name: 'prod', regions: ['us-east-1'], endpoints: { iam: peer.url, sts: peer.url, config: peer.url, backup: peer.url }, ...extra };
 }

@@ -18,7 +18,16 @@ export const AWS_COMMAND_ACTIONS = {
   DescribeConfigurationRecorderStatusCommand: 'config:DescribeConfigurationRecorderStatus',
   DescribeComplianceByConfigRuleCommand: 'config:DescribeComplianceByConfigRule',
   GetComplianceDetailsByConfigRuleCommand: 'config:GetComplianceDetailsByConfigRule',
-} as const satisfies Record<string, `${'sts' | 'iam' | 'config'}:${string}`>;
+  // AWS Backup (regional): recovery points and jobs (aws-backup-freshness).
+  ListProtectedResourcesCommand: 'backup:ListProtectedResources',
+  ListBackupVaultsCommand: 'backup:ListBackupVaults',
+  ListRecoveryPointsByBackupVaultCommand: 'backup:ListRecoveryPointsByBackupVault',
+  ListBackupJobsCommand: 'backup:ListBackupJobs',
+  // AWS Backup restore testing (backup-restore-drill).
+  ListRestoreTestingPlansCommand: 'backup:ListRestoreTestingPlans',
+  ListRestoreTestingSelectionsCommand: 'backup:ListRestoreTestingSelections',
+  ListRestoreJobsCommand: 'backup:ListRestoreJobs',
+} as const satisfies Record<string, `${'sts' | 'iam' | 'config' | 'backup'}:${string}`>;
 
 /** An SDK command class vigil sends. */
 export type AwsCommandName = keyof typeof AWS_COMMAND_ACTIONS;

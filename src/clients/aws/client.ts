@@ -22,6 +22,7 @@
  *   tested against that list).
  */
 import { createHash } from 'node:crypto';
+import { BackupClient } from '@aws-sdk/client-backup';
 import { ConfigServiceClient } from '@aws-sdk/client-config-service';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -316,6 +317,8 @@ export interface AwsAccount {
   iam<O>(command: AnyCommand): Promise<O>;
   /** Sends one AWS Config command to `region`. Errors are classified. */
   config<O>(region: string, command: AnyCommand): Promise<O>;
+  /** Sends one AWS Backup command to `region`. Errors are classified. */
+  backup<O>(region: string, command: AnyCommand): Promise<O>;
   /** Frees the clients' sockets. */
   close(): void;
 }
@@ -327,6 +330,7 @@ export function awsAccount(target: AwsTarget, opts: AwsClientOptions): AwsAccoun
   let iamClient: IAMClient | undefined;
   let stsClient: STSClient | undefined;
   const configClients = new Map<string, ConfigServiceClient>();
+  const backupClients = new Map<string, BackupClient>();
   let identity: Promise<AwsIdentity> | undefined;
 
   const send = async <O>(client: { send(command: never, options: { abortSignal: AbortSignal }): Promise<unknown> }, command: AnyCommand): Promise<O> => {
@@ -368,10 +372,19 @@ export function awsAccount(target: AwsTarget, opts: AwsClientOptions): AwsAccoun
       }
       return send<O>(client, command);
     },
+    backup<O>(region: string, command: AnyCommand) {
+      let client = backupClients.get(region);
+      if (!client) {
+        client = new BackupClient({ region, ...(target.endpoints.backup ? { endpoint: target.endpoints.backup } : {}), ...common });
+        backupClients.set(region, client);
+      }
+      return send<O>(client, command);
+    },
     close() {
       iamClient?.destroy();
       stsClient?.destroy();
       for (const c of configClients.values()) c.destroy();
+      for (const c of backupClients.values()) c.destroy();
     },
   };
 }

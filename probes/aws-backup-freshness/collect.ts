@@ -1,0 +1,163 @@
+/**
+ * collect of aws-backup-freshness: per configured region, the protected resources, the vaults,
+ * every vault's recovery points of the listing window (per vault, not per resource: one call per
+ * 1,000 points) and the backup jobs of the window. Loaded by probe.ts on the first run only, with
+ * the AWS SDK it imports.
+ */
+import { ListBackupJobsCommand, ListBackupVaultsCommand, ListProtectedResourcesCommand, ListRecoveryPointsByBackupVaultCommand } from '@aws-sdk/client-backup';
+import { z } from 'zod';
+import type { AwsAccount } from '../../src/clients/aws/client.js';
+import { observeAccount, readable } from '../../src/clients/aws/observe.js';
+import type { AwsTarget } from '../../src/config/schema.js';
+import type { CollectContext } from '../../src/probe/contract.js';
+import { MalformedResponseError } from '../../src/probe/errors.js';
+import { lookbackHours, type BackupRegionView, type FreshnessObservation, type JobView, type Params, type PointView, type ProtectedView, type VaultView } from './probe.js';
+
+/** AWS's largest page for these lists. */
+const PAGE_SIZE = 1000;
+/** A runaway NextToken loop is a malformed answer, not a reason to hang. */
+const MAX_PAGES = 1000;
+/** Vaults listed at once per region. */
+const VAULT_CONCURRENCY = 4;
+
+const Time = z.date().transform((d) => d.toISOString());
+const ProtectedAnswer = z.looseObject({
+  Results: z.array(z.looseObject({ ResourceArn: z.string().min(1), ResourceType: z.string().default('unknown'), ResourceName: z.string().optional(), LastBackupTime: Time.optional() })).default([]),
+  NextToken: z.string().optional(),
+});
+const VaultsAnswer = z.looseObject({
+  BackupVaultList: z.array(z.looseObject({ BackupVaultName: z.string().min(1), BackupVaultArn: z.string().min(1), Locked: z.boolean().optional(), MinRetentionDays: z.number().optional() })).default([]),
+  NextToken: z.string().optional(),
+});
+const PointsAnswer = z.looseObject({
+  RecoveryPoints: z
+    .array(
+      z.looseObject({
+        RecoveryPointArn: z.string().min(1),
+        BackupVaultArn: z.string().min(1),
+        SourceBackupVaultArn: z.string().optional(),
+        ResourceArn: z.string().min(1),
+        ResourceType: z.string().optional(),
+        Status: z.string().default('UNKNOWN'),
+        StatusMessage: z.string().optional(),
+        CreationDate: Time.optional(),
+        CompletionDate: Time.optional(),
+        CalculatedLifecycle: z.looseObject({ DeleteAt: Time.optional() }).optional(),
+        IsEncrypted: z.boolean().optional(),
+        EncryptionKeyType: z.string().optional(),
+      }),
+    )
+    .default([]),
+  NextToken: z.string().optional(),
+});
+const JobsAnswer = z.looseObject({
+  BackupJobs: z
+    .array(
+      z.looseObject({
+        BackupJobId: z.string().min(1),
+        ResourceArn: z.string().default(''),
+        State: z.string().default('UNKNOWN'),
+        StatusMessage: z.string().optional(),
+        MessageCategory: z.string().optional(),
+        CreationDate: Time.optional(),
+      }),
+    )
+    .default([]),
+  NextToken: z.string().optional(),
+});
+
+/** Every page of one list call; `make` builds the command for a NextToken. */
+async function allPages<S extends z.ZodType<{ NextToken?: string | undefined }>>(what: string, schema: S, send: (token: string | undefined) => Promise<unknown>): Promise<Array<z.output<S>>> {
+  const pages: Array<z.output<S>> = [];
+  let token: string | undefined;
+  for (;;) {
+    if (pages.length >= MAX_PAGES) throw new MalformedResponseError(`${what} returned more than ${MAX_PAGES} pages`);
+    const parsed = schema.safeParse(await send(token));
+    if (!parsed.success) throw new MalformedResponseError(`${what} answered something vigil cannot read: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}`);
+    pages.push(parsed.data);
+    const next = parsed.data.NextToken;
+    if (!next || next === token) break;
+    token = next;
+  }
+  return pages;
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time, in order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i] as T);
+      }
+    }),
+  );
+  return out;
+}
+
+async function regionView(aws: AwsAccount, region: string, since: Date): Promise<BackupRegionView> {
+  const protectedResources = readable(async (): Promise<ProtectedView[]> => {
+    const pages = await allPages(`backup:ListProtectedResources in ${region}`, ProtectedAnswer, (t) => aws.backup(region, new ListProtectedResourcesCommand({ MaxResults: PAGE_SIZE, ...(t ? { NextToken: t } : {}) })));
+    return pages.flatMap((p) => p.Results.map((r) => ({ arn: r.ResourceArn, type: r.ResourceType, ...(r.ResourceName ? { name: r.ResourceName } : {}), ...(r.LastBackupTime ? { lastBackupTime: r.LastBackupTime } : {}) })));
+  });
+  const vaultList = (async (): Promise<VaultView[]> => {
+    const pages = await allPages(`backup:ListBackupVaults in ${region}`, VaultsAnswer, (t) => aws.backup(region, new ListBackupVaultsCommand({ MaxResults: PAGE_SIZE, ...(t ? { NextToken: t } : {}) })));
+    return pages.flatMap((p) => p.BackupVaultList.map((v) => ({ name: v.BackupVaultName, arn: v.BackupVaultArn, locked: v.Locked === true, ...(v.MinRetentionDays !== undefined ? { minRetentionDays: v.MinRetentionDays } : {}) })));
+  })();
+  const vaults = readable(() => vaultList);
+  const points = readable(async (): Promise<PointView[]> => {
+    const list = await vaultList;
+    const perVault = await mapLimit(list, VAULT_CONCURRENCY, async (v) => {
+      const pages = await allPages(`backup:ListRecoveryPointsByBackupVault ${v.name} in ${region}`, PointsAnswer, (t) =>
+        aws.backup(region, new ListRecoveryPointsByBackupVaultCommand({ BackupVaultName: v.name, ByCreatedAfter: since, MaxResults: PAGE_SIZE, ...(t ? { NextToken: t } : {}) })),
+      );
+      return pages.flatMap((p) =>
+        p.RecoveryPoints.map(
+          (r): PointView => ({
+            arn: r.RecoveryPointArn,
+            vaultArn: r.BackupVaultArn,
+            ...(r.SourceBackupVaultArn ? { sourceVaultArn: r.SourceBackupVaultArn } : {}),
+            resourceArn: r.ResourceArn,
+            ...(r.ResourceType ? { resourceType: r.ResourceType } : {}),
+            status: r.Status,
+            ...(r.StatusMessage ? { statusMessage: r.StatusMessage } : {}),
+            ...(r.CreationDate ? { creationDate: r.CreationDate } : {}),
+            ...(r.CompletionDate ? { completionDate: r.CompletionDate } : {}),
+            ...(r.CalculatedLifecycle?.DeleteAt ? { deleteAt: r.CalculatedLifecycle.DeleteAt } : {}),
+            ...(r.IsEncrypted !== undefined ? { encrypted: r.IsEncrypted } : {}),
+            ...(r.EncryptionKeyType ? { keyType: r.EncryptionKeyType } : {}),
+          }),
+        ),
+      );
+    });
+    return perVault.flat();
+  });
+  const jobs = readable(async (): Promise<JobView[]> => {
+    const pages = await allPages(`backup:ListBackupJobs in ${region}`, JobsAnswer, (t) => aws.backup(region, new ListBackupJobsCommand({ ByCreatedAfter: since, MaxResults: PAGE_SIZE, ...(t ? { NextToken: t } : {}) })));
+    return pages.flatMap((p) =>
+      p.BackupJobs.map((j) => ({
+        id: j.BackupJobId,
+        resourceArn: j.ResourceArn,
+        state: j.State,
+        ...(j.StatusMessage ? { statusMessage: j.StatusMessage } : {}),
+        ...(j.MessageCategory ? { messageCategory: j.MessageCategory } : {}),
+        ...(j.CreationDate ? { creationDate: j.CreationDate } : {}),
+      })),
+    );
+  });
+  // A refused ListBackupVaults also makes the recovery points unreadable; the rejection is handled by both readables.
+  vaultList.catch(() => undefined);
+  return { region, protectedResources: await protectedResources, vaults: await vaults, points: await points, jobs: await jobs };
+}
+
+/** Reads AWS Backup's state in every configured region (or the probe's `regions`) of the target's account. */
+export function collectFreshness(ctx: CollectContext<AwsTarget, Params>): Promise<FreshnessObservation> {
+  const since = new Date(ctx.now.getTime() - lookbackHours(ctx.params) * 3_600_000);
+  const regions = ctx.params.regions.length > 0 ? ctx.target.spec.regions.filter((r) => ctx.params.regions.includes(r)) : ctx.target.spec.regions;
+  return observeAccount(ctx.target.spec, ctx, async (aws) => ({
+    since: since.toISOString(),
+    regions: await Promise.all(regions.map((region) => regionView(aws, region, since))),
+  }));
+}
