@@ -8,15 +8,13 @@ import { ListBackupJobsCommand, ListBackupVaultsCommand, ListProtectedResourcesC
 import { z } from 'zod';
 import type { AwsAccount } from '../../src/clients/aws/client.js';
 import { observeAccount, readable } from '../../src/clients/aws/observe.js';
+import { allPages } from '../../src/clients/aws/pages.js';
 import type { AwsTarget } from '../../src/config/schema.js';
 import type { CollectContext } from '../../src/probe/contract.js';
-import { MalformedResponseError } from '../../src/probe/errors.js';
 import { lookbackHours, type BackupRegionView, type FreshnessObservation, type JobView, type Params, type PointView, type ProtectedView, type VaultView } from './probe.js';
 
 /** AWS's largest page for these lists. */
 const PAGE_SIZE = 1000;
-/** A runaway NextToken loop is a malformed answer, not a reason to hang. */
-const MAX_PAGES = 1000;
 /** Vaults listed at once per region. */
 const VAULT_CONCURRENCY = 4;
 
@@ -66,21 +64,6 @@ const JobsAnswer = z.looseObject({
   NextToken: z.string().optional(),
 });
 
-/** Every page of one list call; `make` builds the command for a NextToken. */
-async function allPages<S extends z.ZodType<{ NextToken?: string | undefined }>>(what: string, schema: S, send: (token: string | undefined) => Promise<unknown>): Promise<Array<z.output<S>>> {
-  const pages: Array<z.output<S>> = [];
-  let token: string | undefined;
-  for (;;) {
-    if (pages.length >= MAX_PAGES) throw new MalformedResponseError(`${what} returned more than ${MAX_PAGES} pages`);
-    const parsed = schema.safeParse(await send(token));
-    if (!parsed.success) throw new MalformedResponseError(`${what} answered something vigil cannot read: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}`);
-    pages.push(parsed.data);
-    const next = parsed.data.NextToken;
-    if (!next || next === token) break;
-    token = next;
-  }
-  return pages;
-}
 
 /** Runs `fn` over `items`, at most `limit` at a time, in order. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

@@ -8,11 +8,10 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { AwsAccount } from '../../src/clients/aws/client.js';
 import { observeAccount, readable } from '../../src/clients/aws/observe.js';
-import { MalformedResponseError } from '../../src/probe/errors.js';
+import { allPages } from '../../src/clients/aws/pages.js';
 import type { AwsDrillObservation, AwsDrillParams, AwsDrillSpec, PlanView, RestoreJobView } from './aws.js';
 
 const PAGE_SIZE = 1000;
-const MAX_PAGES = 1000;
 const Time = z.date().transform((d) => d.toISOString());
 
 const PlansAnswer = z.looseObject({
@@ -53,20 +52,6 @@ const JobsAnswer = z.looseObject({
   NextToken: z.string().optional(),
 });
 
-async function allPages<S extends z.ZodType<{ NextToken?: string | undefined }>>(what: string, schema: S, send: (token: string | undefined) => Promise<unknown>): Promise<Array<z.output<S>>> {
-  const pages: Array<z.output<S>> = [];
-  let token: string | undefined;
-  for (;;) {
-    if (pages.length >= MAX_PAGES) throw new MalformedResponseError(`${what} returned more than ${MAX_PAGES} pages`);
-    const parsed = schema.safeParse(await send(token));
-    if (!parsed.success) throw new MalformedResponseError(`${what} answered something vigil cannot read: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}`);
-    pages.push(parsed.data);
-    const next = parsed.data.NextToken;
-    if (!next || next === token) break;
-    token = next;
-  }
-  return pages;
-}
 
 const opt = <K extends string, V>(key: K, value: V | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<K, V>));
 
