@@ -7,6 +7,10 @@ fail() { echo "vigil: $*" >&2; exit 1; }
 
 command -v node >/dev/null 2>&1 || fail "Node.js 20 or newer is required: install it (e.g. apt-get install -y nodejs npm) and retry"
 major=$(node -p 'process.versions.node.split(".")[0]')
+minor=$(node -p 'process.versions.node.split(".")[1]')
+if [ "$major" -lt 24 ] && { [ "$major" -ne 20 ] || [ "$minor" -lt 19 ]; }; then
+  fail "Node.js $(node --version) is not supported: vigil needs Node.js 24 LTS (or 20.19+, past end of life)"
+fi
 [ "$major" -ge 20 ] || fail "Node.js $(node --version) is too old: vigil needs Node.js 24 LTS (20.19+ still runs it, past end of life)"
 [ "$major" -ge 24 ] || echo "vigil: note: Node.js $(node --version) is past end of life; the supported runtime is Node.js 24 LTS" >&2
 

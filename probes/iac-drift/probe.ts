@@ -45,8 +45,11 @@ export const probe = defineProbe<IacSpec, Params, IacObservation>({
       'at least 10 minutes apart show the same drift. Exit 1, timeouts, errored plans, unparseable JSON, access denied, a changed state ' +
       'serial: unknown. `discover` roots list root modules with a backend that no workspace declares ("not monitored").',
     permissions:
-      'Read-only cloud credentials passed by name in `env` (AWS: a role with ReadOnlyAccess plus explicit denies on secret reads, ' +
-      'allowing the state bucket and lock table reads); read access to the state backend. vigil never takes, waits on or clears a state lock.',
+      'Runs, in `dir`, with no shell: `<binary> init -input=false -lockfile=readonly`, `state pull` (serial only, before and after), ' +
+      '`plan -input=false -no-color -detailed-exitcode -lock=false -out=<private tmp>`, `show -json <plan>` (or reads `planFile`). ' +
+      'Read-only cloud credentials passed by name in `env` (AWS: a role with ReadOnlyAccess plus explicit denies on secretsmanager:GetSecretValue, ' +
+      'ssm:GetParameter*, ec2:GetPasswordData, and on s3/dynamodb/kms reads except the state bucket, lock table and state key); read access to the state backend. ' +
+      'vigil never takes, waits on or clears a state lock.',
     remediation:
       'Revert the change made outside the code, or change the code to match and apply it through review; apply reviewed code that is not applied. ' +
       'For accepted, temporary differences add an ignore rule with reason, owner, approvedBy and an expiry ≤ 180 days. See probes/iac-drift/README.md.',

@@ -150,7 +150,7 @@ const AwsEndpoint = z
 
 /**
  * An AWS target: one account, reached with the SDK's default credential chain and optionally
- * through `sts:AssumeRole`. IAM is global; Config (and later Backup) are read in every region.
+ * through `sts:AssumeRole`. IAM is global; Config and Backup are read in every region.
  */
 export const AwsTarget = z
   .strictObject({
