@@ -12,6 +12,8 @@ export interface LastResortOptions {
   stopTimeoutMs?: number;
   /** Default `process.exit`. */
   exit?: (code: number) => void;
+  /** Called once when an uncaught error starts the stop, before `stop` (e.g. so a signal during it cannot report success). */
+  onStopping?: () => void;
   /** Where the events come from. Default `process`. */
   events?: NodeJS.EventEmitter;
 }
@@ -36,6 +38,7 @@ export function installLastResort(opts: LastResortOptions): () => void {
       return;
     }
     stopping = true;
+    opts.onStopping?.();
     opts.log.fatal({ err, origin }, 'uncaught error: stopping vigil');
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<'timeout'>((resolve) => {

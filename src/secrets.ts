@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { SecretRef } from './config/schema.js';
 
 /**
@@ -133,9 +133,12 @@ export class SecretUnavailableError extends Error {
 
 /** Reads at most `max` + 1 bytes, so that a device or FIFO named by mistake cannot fill memory. */
 function readBounded(file: string, max: number): { text: string; tooBig: boolean } {
-  const fd = openSync(file, 'r');
+  // Non-blocking: a FIFO named by mistake must not hang the start waiting for a writer.
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const size = fstatSync(fd).size;
+    const stat = fstatSync(fd);
+    if (stat.isFIFO() || stat.isSocket()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
+    const size = stat.size;
     if (size > max) return { text: '', tooBig: true };
     const buf = Buffer.alloc(max + 1);
     let length = 0;

@@ -294,3 +294,31 @@ describe('evaluate: no secret leaves the probe', () => {
     expect(written).toContain('"before":"team-a","after":"team-b"');
   });
 });
+
+describe('what the plan leaves unsaid', () => {
+  const doc = (change: Record<string, unknown>) =>
+    JSON.stringify({
+      format_version: '1.2',
+      terraform_version: '1.9.0',
+      resource_changes: [{ address: 'aws_db_instance.main', mode: 'managed', type: 'aws_db_instance', name: 'main', change }],
+    });
+
+  it('an update whose before and after show no difference (write-only or redacted values) is still code not applied, never a pass', () => {
+    const p = parsePlanJson(doc({ actions: ['update'], before: { password: null }, after: { password: null }, before_sensitive: false, after_sensitive: false }));
+    if (!p.ok) throw new Error(p.reason);
+    const fs = evaluateIac(observe(p.plan), params(), now);
+    expect(ws(fs).outcome).toBe('fail');
+    expect(outcomes(fs)['prod/aws_db_instance.main']).toBe('fail');
+  });
+
+  it('a plan without sensitivity masks (format 0.x) publishes no hash of any value', async () => {
+    const { sha256 } = await import('../probes/iac-drift/diff.js');
+    const p = parsePlanJson(doc({ actions: ['update'], before: { password: 'old-Secret-9x7' }, after: { password: 'new-Secret-9x7' } }));
+    if (!p.ok) throw new Error(p.reason);
+    const written = JSON.stringify(evaluateIac(observe(p.plan), params(), now));
+    expect(written).toContain('password');
+    expect(written).not.toContain(sha256(JSON.stringify('old-Secret-9x7')));
+    expect(written).not.toContain(sha256(JSON.stringify('new-Secret-9x7')));
+    expect(written).not.toContain('Secret-9x7');
+  });
+});

@@ -66,6 +66,18 @@ describe('evaluate', () => {
       says: 'has no MFA',
     },
     {
+      name: 'MFA on but the summary does not say whether root has access keys: unknown, not pass',
+      o: { account: ACCOUNT, data: { summary: summary({ mfaEnabled: true, accessKeysPresent: undefined as unknown as boolean }), rootVirtualDevices: { readable: true, value: [] } } },
+      want: 'unknown',
+      says: 'AccountAccessKeysPresent missing',
+    },
+    {
+      name: 'no password and no keys, but AWS does not say whether signing certificates exist: fail, not the credentials-removed pass',
+      o: { account: ACCOUNT, data: { summary: summary({ mfaEnabled: false, accessKeysPresent: false, passwordPresent: false }) } },
+      want: 'fail',
+      says: 'has no MFA',
+    },
+    {
       name: 'a refused GetAccountSummary is unknown naming the action',
       o: { account: ACCOUNT, data: { summary: { readable: false, action: 'iam:GetAccountSummary', reason: 'AccessDenied' } } },
       want: 'unknown',

@@ -37,7 +37,7 @@ export function evaluateRootMfa(o: RootMfaObservation, params: Params): Finding[
   const fixes: string[] = [];
   if (!s.mfaEnabled) {
     // Root credentials removed (AWS Organizations centralised root access): nothing to sign in with, nothing to protect.
-    if (s.passwordPresent === false && s.accessKeysPresent === false && s.signingCertificatesPresent !== true) {
+    if (s.passwordPresent === false && s.accessKeysPresent === false && s.signingCertificatesPresent === false) {
       return [
         {
           resource,
@@ -70,6 +70,10 @@ export function evaluateRootMfa(o: RootMfaObservation, params: Params): Finding[
     return [{ resource, outcome: 'fail', message: `root of ${o.account} ${problems.join(' and ')}: ${fixes.join('; ')}`, details: { ...s, problems } }];
   }
   if (unknown) return [unknown];
+  // A summary that does not say whether root holds access keys cannot pass "no access keys".
+  if (s.accessKeysPresent === undefined) {
+    return [{ resource, outcome: 'unknown', message: `iam:GetAccountSummary of ${o.account} did not say whether root has access keys (AccountAccessKeysPresent missing)`, details: { ...s } }];
+  }
   const kind = params.requireHardware ? 'hardware MFA (no virtual device assigned)' : 'MFA';
   return [{ resource, outcome: 'pass', message: `root of ${o.account} has ${kind} and no access keys`, details: { ...s } }];
 }

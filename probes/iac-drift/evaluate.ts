@@ -277,7 +277,8 @@ export function evaluateIac(o: IacObservation, params: Params, now: Date): Findi
         }
         remaining.push(attr);
       }
-      if (remaining.length > 0) kept.push({ ...change, attributes: remaining, attributesTotal: remaining.length });
+      // A change the tool reported but whose values show no difference (write-only or redacted values) is still a change.
+      if (remaining.length > 0 || change.attributes.length === 0) kept.push({ ...change, attributes: remaining, attributesTotal: remaining.length });
     }
     if (kept.length > 0) items.push({ address, changes: kept });
   }

@@ -86,8 +86,10 @@ function toChange(r: z.output<typeof ResourceChangeJson>): ResourceChange {
     before: r.change.before ?? null,
     after: r.change.after ?? null,
     afterUnknown: r.change.after_unknown ?? false,
-    beforeSensitive: r.change.before_sensitive ?? false,
-    afterSensitive: r.change.after_sensitive ?? false,
+    // A plan without sensitivity masks (format 0.x) says nothing about what is secret: treat every value as sensitive
+    // (paths only, no hashes) rather than hash a password as if it were ordinary.
+    beforeSensitive: r.change.before_sensitive ?? true,
+    afterSensitive: r.change.after_sensitive ?? true,
   };
 }
 

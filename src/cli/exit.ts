@@ -20,9 +20,16 @@ export function flushed(stream: NodeJS.WritableStream & { destroyed?: boolean; w
  * (EPIPE, e.g. `vigil run-once --json | head -c 100`) is not an error of ours: the stream is
  * closed and the exit code stands.
  */
-export async function exitWhenFlushed(code: number, streams: ReadonlyArray<NodeJS.WriteStream> = [process.stdout, process.stderr]): Promise<never> {
+export async function exitWhenFlushed(
+  code: number,
+  streams: ReadonlyArray<NodeJS.WriteStream> = [process.stdout, process.stderr],
+  /** Longest wait before exiting anyway. Unbounded for reports (a slow reader must get all of it); bounded after a crash, so a stalled log reader cannot keep a broken daemon alive. */
+  maxWaitMs?: number,
+): Promise<never> {
   process.exitCode = code;
-  await Promise.all(streams.map((s) => flushed(s)));
+  const all = Promise.all(streams.map((s) => flushed(s)));
+  if (maxWaitMs === undefined) await all;
+  else await Promise.race([all, new Promise((r) => setTimeout(r, maxWaitMs).unref())]);
   process.exit(code);
 }
 

@@ -288,9 +288,11 @@ async function startCommand(file: string | undefined, io: CliIo): Promise<number
   const [{ startDaemon }, { createLogger }] = await Promise.all([import('../daemon.js'), import('../log.js')]);
   const log = createLogger(loaded.config.log.level);
   let fatal: ((err: Error) => void) | undefined;
+  // A fatal error before the wait below is set up (the embedded redis-server dying at once) is kept, not dropped.
+  let earlyFatal: Error | undefined;
   let daemon;
   try {
-    daemon = await startDaemon({ loaded, log, onFatal: (err) => fatal?.(err) });
+    daemon = await startDaemon({ loaded, log, onFatal: (err) => (fatal ? fatal(err) : (earlyFatal ??= err)) });
   } catch (err) {
     if (await isRedisUnavailable(err)) {
       io.err(`${(err as Error).message}\n`);
@@ -306,8 +308,17 @@ async function startCommand(file: string | undefined, io: CliIo): Promise<number
   }
   // An uncaught error anywhere stops the daemon cleanly (jobs handed back, results recorded), then exits 70.
   const started = daemon;
-  const [{ installLastResort }, { exitWhenFlushed }] = await Promise.all([import('../last-resort.js'), import('./exit.js')]);
-  installLastResort({ log, stop: () => started.stop(), exit: (c) => void exitWhenFlushed(c) });
+  const [{ installLastResort, LAST_RESORT_EXIT_CODE }, { exitWhenFlushed }] = await Promise.all([import('../last-resort.js'), import('./exit.js')]);
+  let lastResortCode: number | undefined;
+  installLastResort({
+    log,
+    stop: () => started.stop(),
+    // A SIGTERM arriving during this stop must not turn the crash into exit 0.
+    onStopping: () => {
+      lastResortCode = LAST_RESORT_EXIT_CODE;
+    },
+    exit: (c) => void exitWhenFlushed(c, undefined, 10_000),
+  });
   const code = await new Promise<number>((resolve) => {
     const onSignal = (signal: string) => {
       log.info({ signal }, 'signal received');
@@ -319,11 +330,12 @@ async function startCommand(file: string | undefined, io: CliIo): Promise<number
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    if (earlyFatal) fatal(earlyFatal);
   });
   process.removeAllListeners('SIGTERM');
   process.removeAllListeners('SIGINT');
   await daemon.stop();
-  return code;
+  return lastResortCode ?? code;
 }
 
 async function runOnceCommand(
@@ -345,7 +357,8 @@ async function runOnceCommand(
   if (opts.output) {
     const { writeFileAtomic } = await import('./output.js');
     try {
-      await writeFileAtomic(opts.output, text);
+      // The file gets what stdout would get: secrets scrubbed (a CI job uploads it as an artifact).
+      await writeFileAtomic(opts.output, scrub(text));
     } catch (err) {
       io.err(`vigil: cannot write --output ${opts.output}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
       return EXIT_CANTCREAT;

@@ -307,3 +307,18 @@ describe('config errors never echo the file', () => {
     for (const probe of registry) expect({ probe: probe.id, problem: validateCron(probe.schedule) }).toEqual({ probe: probe.id, problem: undefined });
   });
 });
+
+describe('files that are not regular files', () => {
+  it('a FIFO named as the config or as a secret file is refused at once, never waited on', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const dir = mkdtempSync(path.join(tmpdir(), 'vigil-fifo-'));
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const started = Date.now();
+    expect(() => loadConfig(fifo, registry)).toThrow(/not a regular file/);
+    const cfg = path.join(dir, 'vigil.yaml');
+    writeFileSync(cfg, `http: { admin: { token: { file: ${fifo} } } }\n`);
+    expect(() => loadConfig(cfg, registry)).toThrow(/cannot read secret file .*fifo \(ENOTREG\)/);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});

@@ -4,7 +4,7 @@
  * specially. `vigil config check --config /etc/shadow` must say "not a vigil config", not print
  * the file line by line.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import YAML, { LineCounter } from 'yaml';
 import { ConfigError, formatPath, safeLine } from './errors.js';
 
@@ -37,13 +37,15 @@ function sizeProblem(file: string, kind: YamlFileKind, max: number): ConfigError
 export function readYamlFile(file: string, kind: YamlFileKind, max: number): string {
   let fd: number;
   try {
-    fd = openSync(file, 'r');
+    // Non-blocking: opening a FIFO named by mistake must not wait for a writer forever.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw new ConfigError([`${file}: cannot read the ${kind} (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
   }
   try {
     const stat = fstatSync(fd);
     if (stat.isDirectory()) throw new ConfigError([`${file}: cannot read the ${kind} (EISDIR)`]);
+    if (stat.isFIFO() || stat.isSocket()) throw new ConfigError([`${file}: cannot read the ${kind}: not a regular file`]);
     if (stat.size > max) throw sizeProblem(file, kind, max);
     const buf = Buffer.alloc(max + 1);
     let length = 0;

@@ -202,7 +202,13 @@ export class EmailQueue {
     const job = await this.queue.getJob(`email|${date}`);
     const state = job ? await job.getState() : 'missing';
     if (job && state === 'failed') {
-      if (failedByStalls(job)) return (await requeueIfStalled(this.queue, job, this.requeue)) ? 'requeued' : (await this.settled(date)) ? 'given-up' : 'pending';
+      if (failedByStalls(job)) {
+        if (await requeueIfStalled(this.queue, job, this.requeue)) return 'requeued';
+        if (await this.settled(date)) return 'given-up';
+        // Past the re-queue limit the stall path no longer decides: the time limit still gives the day up (counted once).
+        if (await this.overdue(date)) return (await this.giveUp(date, 'its senders kept dying'), 'given-up');
+        return 'pending';
+      }
       if (await this.overdue(date)) return (await this.giveUp(date, 'retries exhausted'), 'given-up');
       await job.retry('failed').catch(() => undefined);
       this.opts.log.warn({ date }, 'snapshot email found failed before its time was over: re-queued');

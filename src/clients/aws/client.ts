@@ -180,7 +180,8 @@ export function classifyAwsError(err: unknown, action: string, signal?: AbortSig
     return new TransientError(`${action}: no answer from AWS (${e.code ?? code}): will retry later`, { cause: err });
   }
   // The SDK could not parse the body (truncated XML, HTML from a proxy, invalid JSON).
-  if (e.$response !== undefined || code === 'SyntaxError' || /Deserialization error|Unexpected|not valid JSON|XML/i.test(awsMessage) && status !== undefined && status < 300) {
+  // ($response alone says nothing: the SDK attaches it to every service error it deserialised, LimitExceeded included.)
+  if (code === 'SyntaxError' || (/Deserialization error|Unexpected|not valid JSON|XML/i.test(awsMessage) && (status === undefined || status < 300))) {
     return new MalformedResponseError(`${action}: AWS's answer could not be read (${code}): ${awsMessage.slice(0, 200)}`, { cause: err });
   }
   if (status !== undefined && status >= 200 && status < 300) {
@@ -340,7 +341,8 @@ export function awsAccount(target: AwsTarget, opts: AwsClientOptions): AwsAccoun
     try {
       return (await client.send(command as never, { abortSignal: opts.signal })) as O;
     } catch (err) {
-      if (err instanceof AwsCredentialsError || err instanceof AwsAccessDeniedError || err instanceof MalformedResponseError) throw err;
+      // vigil's own classified errors (a throttled AssumeRole inside the credential provider is a TransientError) pass as they are.
+      if (err instanceof AwsCredentialsError || err instanceof AwsAccessDeniedError || err instanceof MalformedResponseError || err instanceof TransientError) throw err;
       throw classifyAwsError(err, action, opts.signal);
     }
   };
