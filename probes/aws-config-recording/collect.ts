@@ -25,13 +25,12 @@ const RecordersAnswer = z.looseObject({
           })
           .optional(),
       }),
-    )
-    .default([]),
+    ),
 });
+// The lists are required: an answer without one is malformed (a run error), not "no recorder" (a fail).
 const StatusAnswer = z.looseObject({
   ConfigurationRecordersStatus: z
-    .array(z.looseObject({ name: z.string().optional(), recording: z.boolean().optional(), lastStatus: z.string().optional(), lastErrorCode: z.string().optional(), servicePrincipal: z.string().optional() }))
-    .default([]),
+    .array(z.looseObject({ name: z.string().optional(), recording: z.boolean().optional(), lastStatus: z.string().optional(), lastErrorCode: z.string().optional(), servicePrincipal: z.string().optional() })),
 });
 
 /** Reads the recorders and their status in every configured region of the target's account. */

@@ -98,6 +98,14 @@ describe('aws-config-recording against the AWS peer', () => {
     expect(result.error?.class).toBe('MalformedResponseError');
   });
 
+  it('a well-formed answer without the recorder list is a run error, not "no recorder"', async () => {
+    peer.accounts[ACCOUNT] = { regions: { 'us-east-1': region() } };
+    peer.respondNext('DescribeConfigurationRecorders', { status: 200, contentType: 'application/x-amz-json-1.1', body: '{}' });
+    const result = await run(['us-east-1']);
+    expect(result.findings).toEqual([]);
+    expect(result.error?.class).toBe('MalformedResponseError');
+  });
+
   it('the peer refuses to answer outside the Config model (a member the model lacks), so a test cannot pass on an invented payload', async () => {
     peer.accounts[ACCOUNT] = { regions: { 'us-east-1': region({}, { recordingGroup: { allSupported: true, everything: true } }) } };
     const result = await run(['us-east-1']);

@@ -12,6 +12,7 @@ import type { CollectContext } from '../../src/probe/contract.js';
 import { MalformedResponseError } from '../../src/probe/errors.js';
 import type { Params, RulesObservation, RuleView } from './probe.js';
 
+// ComplianceByConfigRules is required: an answer without it is malformed, not "no rules".
 const ComplianceAnswer = z.looseObject({
   ComplianceByConfigRules: z
     .array(
@@ -24,8 +25,7 @@ const ComplianceAnswer = z.looseObject({
           })
           .optional(),
       }),
-    )
-    .default([]),
+    ),
   NextToken: z.string().optional(),
 });
 const DetailsAnswer = z.looseObject({

@@ -56,9 +56,13 @@ export async function collectDumps(spec: DumpsSpec, run: ToolRun, target: string
   const dir = path.resolve(spec.dir);
   let names: string[];
   try {
-    names = (await readdir(dir)).slice(0, MAX_DUMP_ENTRIES);
+    names = await readdir(dir);
   } catch (err) {
     return { ...base, accessProblem: `cannot read the dump directory ${dir} (${(err as NodeJS.ErrnoException).code ?? 'error'}): check backups[].dir and vigil's read permission` };
+  }
+  // A cut listing is unordered: the newest dump could be among the entries left out. Not judged.
+  if (names.length > MAX_DUMP_ENTRIES) {
+    return { ...base, accessProblem: `the dump directory ${dir} holds ${names.length} entries, more than vigil reads (${MAX_DUMP_ENTRIES}): prune old dumps or point backups[].dir at a narrower directory` };
   }
   const re = globRegExp(spec.pattern);
   let newest: { name: string; file: string; mtimeMs: number; size: number; mode: number } | undefined;
