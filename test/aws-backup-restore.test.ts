@@ -136,5 +136,7 @@ describe('backup-restore-drill on AWS Backup restore testing', () => {
 
   it('schedule periods: cron daily, weekly, monthly; rate', () => {
     expect([schedulePeriodHours('cron(0 5 ? * * *)'), schedulePeriodHours('cron(0 1 ? * SUN *)'), schedulePeriodHours('cron(0 1 1 * ? *)'), schedulePeriodHours('rate(12 hours)'), schedulePeriodHours('at noon')]).toEqual([24, 168, 744, 12, undefined]);
+    // First Monday / last Friday of the month: monthly, not weekly.
+    expect([schedulePeriodHours('cron(0 5 ? * 2#1 *)'), schedulePeriodHours('cron(0 5 ? * 6L *)')]).toEqual([744, 744]);
   });
 });

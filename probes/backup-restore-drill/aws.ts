@@ -84,6 +84,8 @@ export function schedulePeriodHours(expression: string): number | undefined {
   const open = (f: string) => f === '*' || f === '?';
   if (!open(month)) return 366 * 24;
   if (!open(dom)) return 31 * 24;
+  // `2#1` (first Monday) and `6L` (last Friday) fire once a month, not once a week.
+  if (/[#L]/.test(dow)) return 31 * 24;
   if (!open(dow)) return 7 * 24;
   // Open day fields: at least daily, whatever the hours say.
   void hour;
@@ -125,7 +127,15 @@ export function evaluateAwsDrills(o: AwsDrillObservation, params: AwsDrillParams
       const last = plan.lastExecutionTime ?? undefined;
       const allowed = period !== undefined ? (period + (plan.startWindowHours ?? 24) + 24) * HOUR : undefined;
       const ranOnTime = allowed === undefined || (last !== undefined && now.getTime() - Date.parse(last) <= allowed);
-      if (!ranOnTime) {
+      if (period === undefined) {
+        // A schedule vigil cannot read leaves "ran on time" unjudged: said, never passed silently.
+        findings.push({
+          resource: planWhere,
+          outcome: 'unknown',
+          message: `restore testing plan ${plan.name}: vigil cannot read its schedule "${plan.schedule.slice(0, 100)}", so whether it ran on time is not judged`,
+          details: { schedule: plan.schedule, lastExecutionTime: last ?? null },
+        });
+      } else if (!ranOnTime) {
         findings.push({
           resource: planWhere,
           outcome: 'fail',
