@@ -124,6 +124,7 @@ export async function collectBorg(spec: BorgSpec, run: ToolRun, now: Date, targe
     }
     const newest = list.archives.at(-1);
     const time = newest ? borgTime(newest.time) : undefined;
+    if (newest && !time) throw new MalformedResponseError(`borg list --json gave archive ${newest.name.slice(0, 80)} a time vigil cannot read`);
     const group: BackupGroup = {
       label: glob ?? '',
       describe: glob !== undefined ? `the archive glob ${glob}` : 'the repository (it has no archive)',

@@ -117,14 +117,20 @@ export async function collectDumps(spec: DumpsSpec, run: ToolRun, target: string
 
   if (spec.format === 'postgres-custom') {
     const list = await runTool(run, ['--list', newest.file]);
-    if (list.code !== 0 || !/^;\s+TOC Entries: \d+/m.test(list.stdout)) {
+    // Killed by a signal, or stopped for printing too much: pg_restore said nothing about the dump.
+    const unjudged = (r: { code: number | null; truncated: boolean }) => r.code === null || r.truncated;
+    if (unjudged(list)) {
+      base.checks.push({ name: 'pg_restore', outcome: 'unknown', message: `pg_restore --list on ${newest.name} ${list.code === null ? 'was stopped' : 'printed more than vigil reads'}: the dump was not judged`, readsContent: true });
+    } else if (list.code !== 0 || !/^;\s+TOC Entries: \d+/m.test(list.stdout)) {
       base.checks.push({ name: 'pg_restore', outcome: 'fail', message: `pg_restore cannot read the table of contents of ${newest.name}: ${firstLines(list.stderr) || `exit ${list.code}`}`, readsContent: true });
     } else {
       const full = await runTool(run, ['--file=/dev/null', newest.file]);
       const errors = full.stderr.split('\n').filter((l) => /error:/i.test(l));
       const entries = /^;\s+TOC Entries: (\d+)/m.exec(list.stdout)?.[1];
       base.checks.push(
-        full.code === 0 && errors.length === 0
+        unjudged(full)
+          ? { name: 'pg_restore', outcome: 'unknown', message: `pg_restore reading ${newest.name} through ${full.code === null ? 'was stopped' : 'printed more than vigil reads'}: the dump was not judged`, readsContent: true }
+          : full.code === 0 && errors.length === 0
           ? { name: 'pg_restore', outcome: 'pass', message: `pg_restore reads all ${entries} entries`, readsContent: true, details: { tocEntries: Number(entries) } }
           : { name: 'pg_restore', outcome: 'fail', message: `pg_restore cannot read ${newest.name} through: ${firstLines(errors.join('\n') || full.stderr) || `exit ${full.code}`} (truncated or damaged dump)`, readsContent: true },
       );

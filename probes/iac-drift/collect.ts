@@ -8,7 +8,7 @@ import { ConfigError } from '../../src/config/errors.js';
 import type { IacWorkspace } from '../../src/config/schema.js';
 import { parseYamlText } from '../../src/config/yaml.js';
 import { TransientError } from '../../src/probe/errors.js';
-import { readSecret } from '../../src/secrets.js';
+import { readSecret, registerSecret } from '../../src/secrets.js';
 import type { Confirmation, CoverageObservation, RunEvidence, SourcedRule, WorkspaceObservation } from './evaluate.js';
 import { classifyStderr, resolveBinary, runTool, type ToolRun } from './exec.js';
 import { IGNORE_FILE_NAME, IgnoreFile, ignoreRuleProblems } from './ignore-rules.js';
@@ -199,7 +199,11 @@ export function toolEnv(entry: IacWorkspace, dataDir: string, source: NodeJS.Pro
     if (typeof e === 'string') {
       const v = source[e];
       if (v === undefined) missing.push(e);
-      else env[e] = v;
+      else {
+        // Passed through by name, it may well be a credential (AWS_SECRET_ACCESS_KEY): scrubbed wherever it could surface.
+        registerSecret(v);
+        env[e] = v;
+      }
     } else {
       const v = readSecret(e.from, source);
       if (v === undefined) missing.push(e.name);

@@ -45,7 +45,9 @@ export function probeStallPolicy(timeoutMs: number): StallPolicy {
  * recorded twice changes nothing: a short lock lets a dead recorder's results move on within
  * ~20 s, and stalls are re-queued generously, since every stall is harmless.
  */
-export const RESULTS_STALLS: StallPolicy = { lockDuration: 15_000, stalledInterval: 5_000, maxStalledCount: 5, maxRequeues: 50 };
+// No practical re-queue cap: recording is idempotent per slot, so putting a stalled result back is
+// always safe, and leaving it in the failed set would lose the run.
+export const RESULTS_STALLS: StallPolicy = { lockDuration: 15_000, stalledInterval: 5_000, maxStalledCount: 5, maxRequeues: Number.MAX_SAFE_INTEGER };
 
 /**
  * The daily email. A send can take minutes (SMTP timeouts are 30 s per stage) but its lock is
