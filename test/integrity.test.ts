@@ -191,6 +191,21 @@ describe('day close adopts only its own archive file', () => {
     expect((await verifyArchive(w.archiveDir)).ok).toBe(true);
   });
 
+  it('a published day whose Redis copy expired and whose archive file is gone is an integrity failure: the chain does not restart', async () => {
+    const w = world();
+    await w.closer.markFirstDay(new Date('2026-11-01T08:00:00Z'));
+    await measure(w, '2026-11-01', pass);
+    await closeThrough(w, '2026-11-01');
+    // Redis's copy expired (40-day TTL) and someone emptied the archive directory.
+    await client.del(`${w.prefix}:snapshot:2026-11-01`);
+    unlinkSync(path.join(w.archiveDir, '2026-11-01.json'));
+    await measure(w, '2026-11-02', pass);
+    const err = await rejection(closeThrough(w, '2026-11-02'));
+    expect(err).toMatchObject({ date: '2026-11-01', source: 'archive', reason: 'not-archived' });
+    expect(await client.get(`${w.prefix}:snapshot:2026-11-02`)).toBeNull();
+    expect(w.failures).toContainEqual({ date: '2026-11-01', source: 'archive', reason: 'not-archived' });
+  });
+
   it('a planted file for a later day (vigil never archives ahead of its record) is counted too, and nothing is published', async () => {
     const w = world();
     await w.closer.markFirstDay(new Date('2026-11-01T08:00:00Z'));

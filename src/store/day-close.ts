@@ -198,7 +198,13 @@ export class DayCloser {
     // Only days that were published: the archive may hold a file for a day not yet published.
     if (!latest || day > latest) return undefined;
     const text = await this.readArchive(day);
-    return text === undefined ? undefined : this.checked(day, 'archive', text);
+    if (text !== undefined) return this.checked(day, 'archive', text);
+    // A published day (from the record's first day on, every day is closed and archived) whose file
+    // is gone is an integrity failure, not "no snapshot": the next day would otherwise restart the
+    // chain and the streaks with no alarm.
+    const first = await this.opts.redis.get(this.keys.firstDay);
+    if (first !== null && day >= first) throw this.failure(day, 'archive', 'not-archived', 'a published day has no archive file');
+    return undefined;
   }
 
   /** The archive file of a day, read safely; an unsafe file is an integrity failure. */
