@@ -123,8 +123,24 @@ export function openRedis(settings: RedisSettings, purpose: 'worker' | 'client',
   else if ('path' in loc) redis = new Redis({ ...opts, path: loc.path });
   else redis = new Redis({ ...opts, host: loc.host, port: loc.port });
   // Without a listener ioredis prints "Unhandled error event" for every reconnect attempt.
-  redis.on('error', onError ?? (() => undefined));
+  redis.on('error', (err: Error) => {
+    guardStream(redis);
+    (onError ?? (() => undefined))(err);
+  });
   return redis;
+}
+
+/**
+ * ioredis listens for a socket's first 'error' only (`stream.once`). A failed TLS handshake can
+ * emit two (the certificate error, then the peer's alert), and the second would be an uncaught
+ * exception that stops the daemon. The socket gets a lasting listener of its own the moment the
+ * first error is seen; ioredis still handles (and reconnects on) the first.
+ */
+function guardStream(redis: Redis): void {
+  const stream = (redis as unknown as { stream?: NodeJS.EventEmitter & { vigilGuarded?: boolean } }).stream;
+  if (!stream || stream.vigilGuarded) return;
+  stream.vigilGuarded = true;
+  stream.on('error', () => undefined);
 }
 
 /** Where a Redis is, for messages: never includes a password (URLs with one are refused by config validation). */
