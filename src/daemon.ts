@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -19,12 +19,15 @@ import { registerSecret, secretFileModeWarning } from './secrets.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './store/embedded-redis.js';
 import { checkRedisServer } from './store/redis-checks.js';
 import { StateStore } from './store/state.js';
-import { DayCloser, SnapshotIntegrityError } from './store/day-close.js';
+import { DayCloseError, DayCloser, SnapshotIntegrityError, type CloseOutcome } from './store/day-close.js';
+import { directoryProblems } from './store/readiness.js';
 import { EmailQueue } from './notify/email-queue.js';
 import { createMailer } from './notify/email.js';
 import { trustRoutes } from './http/trust.js';
+import { loadTrustBranding } from './http/trust-branding.js';
 import { renderHtml, renderMarkdown } from './posture/render.js';
-import { addDays, lastClosableDay, zonedInstant } from './posture/days.js';
+import { formatLocalTime } from './posture/local-time.js';
+import { addDays, dayOf, lastClosableDay, zonedInstant } from './posture/days.js';
 import type { Snapshot } from './posture/snapshot-types.js';
 
 export interface DaemonOptions {
@@ -57,7 +60,7 @@ export interface Daemon {
 }
 
 /** Reads the admin token, or generates one into <dataDir>/admin-token (0600) when its source is unset. */
-function adminToken(loaded: LoadedConfig, log: Logger): string {
+function adminToken(loaded: LoadedConfig, log: Logger, sharedRedis: boolean): string {
   if (loaded.secrets.adminToken) return loaded.secrets.adminToken;
   const file = path.resolve(loaded.config.dataDir, 'admin-token');
   let token: string | undefined;
@@ -78,6 +81,13 @@ function adminToken(loaded: LoadedConfig, log: Logger): string {
   const modeWarning = secretFileModeWarning(file);
   if (modeWarning) log.warn({ warning: modeWarning }, 'configuration warning');
   log.warn({ file }, 'admin token not configured: using the generated token in this file');
+  // Replicas behind one load balancer share Redis, not dataDir: each would answer with its own token (200/401 in turn).
+  if (sharedRedis) {
+    log.warn(
+      { file },
+      'admin token generated per dataDir while using an external (shared) Redis: replicas would each have their own token; set the same http.admin.token (e.g. { env: VIGIL_ADMIN_TOKEN }) on every replica',
+    );
+  }
   return token;
 }
 
@@ -87,6 +97,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   for (const warning of loaded.warnings) log.warn({ warning }, 'configuration warning');
   const now = opts.now ?? (() => new Date());
   const { config } = loaded;
+  // Before anything starts: an unusable trust.logoFile stops the start with its key path.
+  const branding = loadTrustBranding(config.trust, loaded.dir);
   // A hash tag in a Redis Cluster (see keyPrefix): every key of vigil and BullMQ in one slot.
   const prefix = keyPrefix(config.redis);
   const closers: Array<() => Promise<void>> = [];
@@ -113,7 +125,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       settings = { location: embedded.connection, password: loaded.secrets.redisPassword };
     }
     const location: RedisLocation = settings.location;
-    const token = adminToken(loaded, log);
+    const token = adminToken(loaded, log, embedded === undefined);
 
     let lastRedisError = 0;
     const onRedisError = (err: Error) => {
@@ -146,7 +158,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       if (corrupt.length > 0) log.error({ fields: corrupt }, 'stored results fail their schema: treated as missing');
       const evidence = evidenceFor(loaded, units, results);
       const at = now();
-      return { controls: split.measured.map((c) => controlStatus(c, evidence, at)), latest: results };
+      // Exceptions hold through their `expires` day in the configured time zone.
+      const exceptions = { list: config.exceptions, today: dayOf(at, config.timezone) };
+      return { controls: split.measured.map((c) => controlStatus(c, evidence, at, exceptions)), latest: results };
     };
 
     const metrics = new VigilMetrics(
@@ -234,6 +248,36 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     await closer.markFirstDay(now());
     closer.warnIfUnsigned();
+    // After a rebuild (or a Redis restored by an older vigil) the snapshot-age metric continues from
+    // the newest restored day; with no day published it stays absent (a fresh install is not overdue).
+    await closer.restorePublishedAt().catch((err: unknown) => log.error({ err }, 'restoring the snapshot publication time failed'));
+    const dataDirExisted = existsSync(path.resolve(config.dataDir));
+
+    // The last attempts to close a due day: /readyz fails while the latest one failed.
+    const dayClose: { failures: number; reason?: string } = { failures: 0 };
+    /** Closes the due days; a failure is logged (naming the day and archive.dir), counted and kept for /readyz, not thrown. */
+    const closeDue = async (): Promise<CloseOutcome[]> => {
+      try {
+        const closed = await closer.closeDueDays(now());
+        // 'busy': another replica holds the lock, which says nothing about this one's last failure.
+        // Resetting on it made replicas that fail in turn flap between ready and not ready.
+        if (!closed.some((c) => c.result === 'busy')) {
+          dayClose.failures = 0;
+          delete dayClose.reason;
+        }
+        return closed;
+      } catch (err) {
+        dayClose.failures++;
+        metrics.countDayCloseFailure();
+        const day = err instanceof DayCloseError ? err.day : err instanceof SnapshotIntegrityError ? err.date : undefined;
+        dayClose.reason = err instanceof Error ? err.message : String(err);
+        log.error(
+          { day, archiveDir: loaded.archiveDir, code: err instanceof DayCloseError ? err.code : undefined, reason: dayClose.reason, failures: dayClose.failures },
+          'day close failed: nothing published, retrying every minute',
+        );
+        return [];
+      }
+    };
 
     // The latest snapshot, parsed once per published day.
     let latestCache: { day: string; snapshot: Snapshot } | undefined;
@@ -256,7 +300,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // Live probe workers on the queue = live replicas, which then share archive.dir.
       if (!closer.signed) closer.warnIfSharedUnsigned(await probesQueue.getWorkersCount().catch(() => 0));
       await scheduler.catchUp(now());
-      const closed = await closer.closeDueDays(now());
+      // A failing day close is logged, counted and shown by /readyz; the rest of the periodic work goes on.
+      const closed = await closeDue();
       if (closed.some((c) => c.result === 'busy')) log.debug('another replica is closing a day');
       // Jobs BullMQ failed for stalling whose replica died before re-queueing them (see src/queue/stalls.ts).
       await worker.requeueStalled(probesQueue);
@@ -283,6 +328,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }
       if (!worker.worker.isRunning()) problems.push('probe worker not running');
       if (!recorder.worker.isRunning()) problems.push('recorder not running');
+      if (dayClose.failures > 0) problems.push(`day close failing (${dayClose.failures} consecutive attempt${dayClose.failures === 1 ? '' : 's'}): ${dayClose.reason}`);
+      const published = problems.includes('redis unreachable') ? false : Boolean(await client.get(`${prefix}:snapshot-latest`).catch(() => null));
+      problems.push(...(await directoryProblems({ dataDir: path.resolve(config.dataDir), dataDirExisted, archiveDir: loaded.archiveDir, published })));
       return problems;
     }
     const ready = async (_req: unknown, res: import('node:http').ServerResponse) => {
@@ -320,6 +368,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       sendJson(res, 400, { error: 'format is json, html or md' });
     };
     const catalogById = new Map(loaded.catalog.controls.map((c) => [c.id, c]));
+    const localTime = (iso: string | undefined | null): string | null => (iso ? formatLocalTime(iso, config.timezone) : null);
     const controlView = (c: ControlState, latest: ReadonlyMap<string, ProbeResult>, withFindings: boolean) => {
       const def = catalogById.get(c.id);
       return {
@@ -329,6 +378,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         stale: c.stale,
         reasons: c.reasons,
         lastMeasuredAt: c.lastMeasuredAt ?? null,
+        /** lastMeasuredAt for people, in the configured timezone ("2026-11-21 14:03 CET"); the ISO field stays the machine one. */
+        lastMeasuredAtLocal: localTime(c.lastMeasuredAt),
         frameworks: def?.frameworks,
         probes: def?.probes,
         /** Probes of the control whose source has no target in this config: not part of its measurement. */
@@ -336,8 +387,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         targets: c.targets.map((t) => ({
           ...t,
           lastMeasuredAt: t.lastMeasuredAt ?? null,
+          lastMeasuredAtLocal: localTime(t.lastMeasuredAt),
           ...(withFindings ? { result: latest.get(`${t.probe}|${t.target}`) ?? null } : {}),
         })),
+        /** Failing findings held by an exception (risk acceptance): not reddening, never hidden. */
+        excepted: c.excepted ?? [],
+        expiredExceptions: c.expiredExceptions ?? [],
+        staleExceptions: c.staleExceptions ?? [],
       };
     };
 
@@ -358,7 +414,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           if (!requireToken(req, res)) return;
           const p = await posture();
           const notConfigured = split.notConfigured.map((c) => ({ id: c.id, title: c.title, status: 'not_configured', reasons: ['no probe of this control has a configured target'], frameworks: c.frameworks, probes: c.probes }));
-          sendJson(res, 200, { generatedAt: now().toISOString(), controls: [...p.controls.map((c) => controlView(c, p.latest, false)), ...notConfigured] });
+          const generatedAt = now().toISOString();
+          sendJson(res, 200, { generatedAt, generatedAtLocal: localTime(generatedAt), timezone: config.timezone, controls: [...p.controls.map((c) => controlView(c, p.latest, false)), ...notConfigured] });
         },
         '/api/snapshots/latest': async (req, res, target) => {
           if (!requireToken(req, res)) return;
@@ -405,6 +462,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           minGreenDays: config.trust.minGreenDays,
           organization: config.trust.organization,
           maxAgeSeconds: config.trust.maxAgeSeconds,
+          branding,
+          timezone: config.timezone,
         }),
       },
       log,
@@ -415,7 +474,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const caughtUp = await scheduler.catchUp(now());
     scheduler.start();
     // Every minute: catch up lost slots, close due days (at dayClose.at, and any day missed while down).
-    await closer.closeDueDays(now()).catch((err: unknown) => log.error({ err }, 'closing due days failed'));
+    await closeDue();
     const tickTimer = setInterval(() => {
       tick().catch((err: unknown) => log.error({ err }, 'periodic work failed'));
     }, 60_000);

@@ -107,6 +107,11 @@ export function forgetSecret(value: string): void {
   if (long.delete(value) || short.delete(value)) stale = true;
 }
 
+/** Whether any secret is registered: when none is, {@link scrub} returns every text unchanged. */
+export function hasSecrets(): boolean {
+  return long.size > 0 || short.size > 0;
+}
+
 /**
  * Replaces every registered secret in `text` with `[REDACTED]`, in every form of
  * {@link secretForms}.

@@ -140,7 +140,7 @@ describe('vigil run-once --format sarif', () => {
     expect(ruleIds).toContain('tls-certificate-posture');
     const results = sarifRun.results as Array<{ ruleId: string; ruleIndex: number; level: string; message: { text: string }; locations: any[]; partialFingerprints: Record<string, string> }>;
     expect(results.map((r) => [r.level, r.locations[0].logicalLocations[0].name]).sort()).toEqual([
-      ['error', `127.0.0.1:${wrongName.port}`],
+      ['error', `localhost@127.0.0.1:${wrongName.port}`],
       ['warning', `127.0.0.1:${deadPort}`],
     ]);
     for (const r of results) {
@@ -169,7 +169,7 @@ describe('vigil run-once --format junit', () => {
     expect(validation.errors).toEqual([]);
     expect(validation.valid).toBe(true);
     expect(run.out).toMatch(/<testsuite name="tls-certificates" tests="3" failures="1" errors="1" skipped="0"/);
-    expect(run.out).toContain(`<testcase classname="tls-certificates.tls-certificate-posture" name="127.0.0.1:${good.port} (web)"/>`);
+    expect(run.out).toContain(`<testcase classname="tls-certificates.tls-certificate-posture" name="localhost@127.0.0.1:${good.port} (web)"/>`);
     // Every catalog control appears; one with no configured target is a skipped case, never a pass.
     expect(run.out).toMatch(/<testsuite name="protected-default-branches" tests="1" failures="0" errors="0" skipped="1"/);
   }, 60_000);

@@ -59,7 +59,7 @@ describe('vigil CLI', () => {
     expect(doc.results).toHaveLength(1);
     const result = ProbeResult.parse(doc.results[0]);
     expect(result).toMatchObject({ probe: 'tls-certificate-posture', target: 'web' });
-    expect(result.findings).toEqual([expect.objectContaining({ resource: `127.0.0.1:${good.port}`, outcome: 'pass' })]);
+    expect(result.findings).toEqual([expect.objectContaining({ resource: `localhost@127.0.0.1:${good.port}`, outcome: 'pass' })]);
     expect(doc.controls.filter((c) => c.status !== 'not_configured')).toEqual([{ id: 'tls-certificates', status: 'green', reasons: [] }]);
     expect(code).toBe(0);
   });
@@ -69,7 +69,7 @@ describe('vigil CLI', () => {
     const { code, out } = await cli('run-once', '--config', file);
     expect(code).toBe(1);
     expect(out).toMatch(/^PROBE\s+TARGET\s+RESOURCE\s+OUTCOME\s+MESSAGE/);
-    expect(out).toContain(`tls-certificate-posture  web     127.0.0.1:${wrongName.port}  fail`);
+    expect(out).toContain(`tls-certificate-posture  web     localhost@127.0.0.1:${wrongName.port}  fail`);
     expect(out).toMatch(/tls-certificates\s+red/);
   });
 

@@ -183,9 +183,9 @@ describe('the day close with workspace schedules', () => {
     expect(snapshot).toBeDefined();
     const control = snapshot!.controls.find((c) => c.id === 'infrastructure-matches-code')!;
     expect(control.cadence.filter((c) => c.probe === 'iac-drift')).toEqual([
-      { probe: 'iac-drift', schedule: '41 4 * * *', intervalSeconds: 86_400 },
-      { probe: 'iac-drift', target: 'hourly', schedule: '7 * * * *', intervalSeconds: 3_600 },
-      { probe: 'iac-drift', target: 'weekly', schedule: '0 3 * * 1', intervalSeconds: 604_800 },
+      { probe: 'iac-drift', schedule: '41 4 * * *', intervalSeconds: 86_400, measuredRuns: 1 },
+      { probe: 'iac-drift', target: 'hourly', schedule: '7 * * * *', intervalSeconds: 3_600, measuredRuns: 1 },
+      { probe: 'iac-drift', target: 'weekly', schedule: '0 3 * * 1', intervalSeconds: 604_800, measuredRuns: 1 },
     ]);
     // The feed states the slowest cadence: every workspace has been measured again only then.
     expect(controlCadence(control.cadence.filter((c) => c.probe === 'iac-drift').map((c) => c.intervalSeconds))).toBe('weekly');

@@ -89,7 +89,7 @@ function world(signingKeyFile?: string): World {
   const prefix = uniquePrefix('integrity');
   const archiveDir = mkdtempSync(path.join(tmpdir(), 'vigil-archive-'));
   const loaded = testConfig(
-    `redis: { url: "${redis.url}", prefix: ${prefix} }\narchive: { dir: ${archiveDir}${signingKeyFile ? `, signingKey: { file: ${signingKeyFile} }` : ''} }\nprobes:\n  fake-check: { schedule: "0 * * * *" }\n`,
+    `redis: { url: "${redis.url}", prefix: ${prefix} }\narchive: { dir: ${archiveDir}${signingKeyFile ? `, signingKey: { file: ${signingKeyFile} }` : ''} }\nprobes:\n  fake-check: { schedule: "0 10 * * *" }\n`,
     [fakeProbe],
     catalog,
   );

@@ -100,7 +100,7 @@ describe('pipeline: scheduler → probes queue → worker → results queue → 
     expect(metricValue(metrics, 'vigil_probe_runs_total{probe="fake-check",outcome="pass"}')).toBe(1);
     expect(metricValue(metrics, 'vigil_probe_runs_total{probe="fake-check",outcome="fail"}')).toBe(1);
     expect(metricValue(metrics, 'vigil_probe_duration_seconds_count{probe="fake-check"}')).toBe(2);
-    expect(metricValue(metrics, 'vigil_probe_last_success_timestamp_seconds{probe="fake-check",target="alpha"}')).toBeGreaterThan(Date.now() / 1000 - 60);
+    expect(metricValue(metrics, 'vigil_probe_last_judged_timestamp_seconds{probe="fake-check",target="alpha"}')).toBeGreaterThan(Date.now() / 1000 - 60);
     expect(metricValue(metrics, 'vigil_queue_jobs{queue="probes",state="completed"}')).toBe(2);
 
     expect((await get(`${daemon.publicUrl}/healthz`)).status).toBe(200);

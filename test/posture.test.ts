@@ -65,7 +65,7 @@ function world(tz: string, extra = '', signingKeyFile?: string): World {
   const prefix = uniquePrefix('posture');
   const archiveDir = mkdtempSync(path.join(tmpdir(), 'vigil-archive-'));
   const loaded = testConfig(
-    `timezone: ${tz}\nredis: { url: "${redis.url}", prefix: ${prefix} }\narchive: { dir: ${archiveDir}${signingKeyFile ? `, signingKey: { file: ${signingKeyFile} }` : ''} }\nprobes:\n  fake-check: { schedule: "0 * * * *" }\n${extra}`,
+    `timezone: ${tz}\nredis: { url: "${redis.url}", prefix: ${prefix} }\narchive: { dir: ${archiveDir}${signingKeyFile ? `, signingKey: { file: ${signingKeyFile} }` : ''} }\nprobes:\n  fake-check: { schedule: "0 9,23 * * *" }\n${extra}`,
     [fakeProbe],
     catalog,
   );
@@ -201,8 +201,10 @@ describe('45 simulated days: streaks and the trust feed', () => {
     const other = new DayCloser({ redis: otherRedis, prefix: w.prefix, loaded: w.loaded, units: configuredUnits(w.loaded), state: w.state, log });
     await w.closer.markFirstDay(new Date('2026-11-01T08:00:00Z'));
     for (const day of ['2026-11-01', '2026-11-02', '2026-11-03']) {
-      await record(w, day, '10:00', 'alpha', pass);
-      await record(w, day, '10:00', 'beta', pass);
+      for (const hhmm of ['09:00', '23:00']) {
+        await record(w, day, hhmm, 'alpha', pass);
+        await record(w, day, hhmm, 'beta', pass);
+      }
     }
     const now = new Date('2026-11-04T00:15:00Z');
     const all = (await Promise.all([w.closer.closeDueDays(now), other.closeDueDays(now), w.closer.closeDueDays(now)])).flat();

@@ -155,7 +155,7 @@ function probeHealth(): table.PanelBuilder {
     .title('Probe health per target')
     .description('Time since the last run that judged every resource (no error, nothing unknown), and the age of the source\'s own data where the source says (e.g. an AWS credential report).')
     .datasource(datasource)
-    .withTarget(query(`time() - max by (probe, target) (${M.probeLastSuccessTimestampSeconds})`, { instant: true, refId: 'since' }))
+    .withTarget(query(`time() - max by (probe, target) (${M.probeLastJudgedTimestampSeconds})`, { instant: true, refId: 'since' }))
     .withTarget(query(`max by (probe, target) (${M.sourceFreshnessSeconds})`, { instant: true, refId: 'fresh' }))
     .transformations(joinByLabels({ 'Value #since': 'since last judged run', 'Value #fresh': 'source data age' }))
     .unit('s')
@@ -243,7 +243,7 @@ function jobRates(): timeseries.PanelBuilder {
 function snapshotAge(): stat.PanelBuilder {
   return new stat.PanelBuilder()
     .title('Last snapshot published')
-    .description('Time since the last daily snapshot. VigilSnapshotOverdue fires past 26 hours.')
+    .description('Time since the last daily snapshot (after vigil rebuild: since the newest restored day became closable). VigilSnapshotOverdue fires past 26 hours.')
     .datasource(datasource)
     .withTarget(query(`time() - max(${M.snapshotLastPublishedTimestampSeconds})`, { instant: true }))
     .unit('s')
@@ -264,10 +264,11 @@ function feedSize(): stat.PanelBuilder {
 function emails(): timeseries.PanelBuilder {
   return new timeseries.PanelBuilder()
     .title('Snapshot emails and integrity')
-    .description('Daily snapshot emails by result over the last day (sent, rejected, failed = given up, resent), and stored snapshots withheld for failing their integrity check.')
+    .description('Daily snapshot emails by result over the last day (sent, rejected, failed = given up, resent), stored snapshots withheld for failing their integrity check, and failed attempts to close a due day (GET /readyz names the day and the reason).')
     .datasource(datasource)
     .withTarget(query(`max by (result) (increase(${M.emailSentTotal}[1d]))`, { legend: 'email {{result}}' }))
     .withTarget(query(`sum by (source) (increase(${M.snapshotIntegrityFailuresTotal}[1d]))`, { legend: 'integrity failures {{source}}' }))
+    .withTarget(query(`sum by (instance) (increase(${M.dayCloseFailuresTotal}[1d]))`, { legend: 'day close failures {{instance}}' }))
     .min(0)
     .decimals(0)
     .gridPos({ h: 6, w: 12, x: 12, y: 56 });
@@ -276,7 +277,7 @@ function emails(): timeseries.PanelBuilder {
 function replicas(): timeseries.PanelBuilder {
   return new timeseries.PanelBuilder()
     .title('Replicas: scraped and ready')
-    .description('up: Prometheus scraped the replica\'s /metrics. ready: its GET /readyz passes (Redis answers, probe worker and recorder running).')
+    .description('up: Prometheus scraped the replica\'s /metrics. ready: its GET /readyz passes (Redis answers, probe worker and recorder running, the last day close did not fail, dataDir and archive.dir writable).')
     .datasource(datasource)
     .withTarget(query('up{job="vigil"}', { legend: 'up {{instance}}' }))
     .withTarget(query(`${M.ready}`, { legend: 'ready {{instance}}' }))

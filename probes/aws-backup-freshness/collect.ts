@@ -5,13 +5,27 @@
  * the AWS SDK it imports.
  */
 import { ListBackupJobsCommand, ListBackupVaultsCommand, ListProtectedResourcesCommand, ListRecoveryPointsByBackupVaultCommand } from '@aws-sdk/client-backup';
+import { DescribeConfigurationRecordersCommand, DescribeConfigurationRecorderStatusCommand, ListDiscoveredResourcesCommand } from '@aws-sdk/client-config-service';
 import { z } from 'zod';
 import type { AwsAccount } from '../../src/clients/aws/client.js';
 import { observeAccount, readable } from '../../src/clients/aws/observe.js';
 import { allPages } from '../../src/clients/aws/pages.js';
 import type { AwsTarget } from '../../src/config/schema.js';
 import type { CollectContext } from '../../src/probe/contract.js';
-import { lookbackHours, type BackupRegionView, type FreshnessObservation, type JobView, type Params, type PointView, type ProtectedView, type VaultView } from './probe.js';
+import { MalformedResponseError } from '../../src/probe/errors.js';
+import {
+  COVERAGE_TYPES,
+  lookbackHours,
+  type BackupRegionView,
+  type CoverageRecorderView,
+  type CoverageRegionView,
+  type FreshnessObservation,
+  type JobView,
+  type Params,
+  type PointView,
+  type ProtectedView,
+  type VaultView,
+} from './probe.js';
 
 /** AWS's largest page for these lists. */
 const PAGE_SIZE = 1000;
@@ -65,6 +79,73 @@ const JobsAnswer = z.looseObject({
 });
 
 
+// AWS Config (JSON 1.1, lower-case member names). The lists are required: an answer without one is malformed, not "no recorder".
+const RecordersAnswer = z.looseObject({
+  ConfigurationRecorders: z.array(
+    z.looseObject({
+      name: z.string().optional(),
+      servicePrincipal: z.string().optional(),
+      recordingGroup: z
+        .looseObject({
+          allSupported: z.boolean().optional(),
+          resourceTypes: z.array(z.string()).optional(),
+          exclusionByResourceTypes: z.looseObject({ resourceTypes: z.array(z.string()).optional() }).optional(),
+          recordingStrategy: z.looseObject({ useOnly: z.string().optional() }).optional(),
+        })
+        .optional(),
+    }),
+  ),
+});
+const StatusAnswer = z.looseObject({
+  ConfigurationRecordersStatus: z.array(z.looseObject({ name: z.string().optional(), recording: z.boolean().optional(), lastStatus: z.string().optional(), lastErrorCode: z.string().optional(), servicePrincipal: z.string().optional() })),
+});
+/** ListDiscoveredResources pages by `nextToken`; renamed for allPages. */
+const DiscoveredAnswer = z
+  .looseObject({
+    resourceIdentifiers: z.array(z.looseObject({ resourceType: z.string().optional(), resourceId: z.string().min(1), resourceName: z.string().optional() })),
+    nextToken: z.string().optional(),
+  })
+  .transform((d) => ({ ...d, NextToken: d.nextToken }));
+/** Config's largest page for ListDiscoveredResources. */
+const DISCOVERED_PAGE = 100;
+
+/** The AWS Config side of the coverage check: the recorders, and the inventory of each coverage type (one list per type, 100 a page). */
+async function coverageView(aws: AwsAccount, region: string, params: Params): Promise<CoverageRegionView> {
+  const recorders = readable(async (): Promise<CoverageRecorderView[]> => {
+    const list = RecordersAnswer.safeParse(await aws.config(region, new DescribeConfigurationRecordersCommand({})));
+    if (!list.success) throw new MalformedResponseError(`config:DescribeConfigurationRecorders in ${region} answered something else than ConfigurationRecorders`);
+    const statuses = StatusAnswer.safeParse(await aws.config(region, new DescribeConfigurationRecorderStatusCommand({})));
+    if (!statuses.success) throw new MalformedResponseError(`config:DescribeConfigurationRecorderStatus in ${region} answered something else than ConfigurationRecordersStatus`);
+    // Service-linked recorders record for their service only: they do not count.
+    return list.data.ConfigurationRecorders.filter((r) => r.servicePrincipal === undefined).map((r) => {
+      const status = statuses.data.ConfigurationRecordersStatus.find((x) => x.name === r.name && x.servicePrincipal === undefined);
+      return {
+        name: r.name ?? '(unnamed)',
+        allSupported: r.recordingGroup?.allSupported === true,
+        strategy: r.recordingGroup?.recordingStrategy?.useOnly,
+        resourceTypes: r.recordingGroup?.resourceTypes ?? [],
+        excludedTypes: r.recordingGroup?.exclusionByResourceTypes?.resourceTypes ?? [],
+        recording: status?.recording,
+        lastStatus: status?.lastStatus,
+        lastErrorCode: status?.lastErrorCode,
+      };
+    });
+  });
+  // One type after the other: the walk runs beside the Backup reads, and keeps the requests in flight (and abort listeners) bounded.
+  const discovered: CoverageRegionView['discovered'] = [];
+  for (const type of params.coverageTypes) {
+    const configType = COVERAGE_TYPES[type].configType;
+    const resources = await readable(async () => {
+      const pages = await allPages(`config:ListDiscoveredResources ${configType} in ${region}`, DiscoveredAnswer, (t) =>
+        aws.config(region, new ListDiscoveredResourcesCommand({ resourceType: configType, limit: DISCOVERED_PAGE, ...(t ? { nextToken: t } : {}) })),
+      );
+      return pages.flatMap((p) => p.resourceIdentifiers.filter((r) => r.resourceType === undefined || r.resourceType === configType).map((r) => ({ id: r.resourceId, ...(r.resourceName ? { name: r.resourceName } : {}) })));
+    });
+    discovered.push({ type, resources });
+  }
+  return { recorders: await recorders, discovered };
+}
+
 /** Runs `fn` over `items`, at most `limit` at a time, in order. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
@@ -80,7 +161,10 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return out;
 }
 
-async function regionView(aws: AwsAccount, region: string, since: Date): Promise<BackupRegionView> {
+async function regionView(aws: AwsAccount, region: string, since: Date, params: Params): Promise<BackupRegionView> {
+  const coverage = params.coverageTypes.length > 0 ? coverageView(aws, region, params) : undefined;
+  // Rejections are awaited below; keep an early one from being reported as unhandled meanwhile.
+  coverage?.catch(() => undefined);
   const protectedResources = readable(async (): Promise<ProtectedView[]> => {
     const pages = await allPages(`backup:ListProtectedResources in ${region}`, ProtectedAnswer, (t) => aws.backup(region, new ListProtectedResourcesCommand({ MaxResults: PAGE_SIZE, ...(t ? { NextToken: t } : {}) })));
     return pages.flatMap((p) => p.Results.map((r) => ({ arn: r.ResourceArn, type: r.ResourceType, ...(r.ResourceName ? { name: r.ResourceName } : {}), ...(r.LastBackupTime ? { lastBackupTime: r.LastBackupTime } : {}) })));
@@ -132,7 +216,14 @@ async function regionView(aws: AwsAccount, region: string, since: Date): Promise
   });
   // A refused ListBackupVaults also makes the recovery points unreadable; the rejection is handled by both readables.
   vaultList.catch(() => undefined);
-  return { region, protectedResources: await protectedResources, vaults: await vaults, points: await points, jobs: await jobs };
+  return {
+    region,
+    protectedResources: await protectedResources,
+    vaults: await vaults,
+    points: await points,
+    jobs: await jobs,
+    ...(coverage ? { coverage: await coverage } : {}),
+  };
 }
 
 /** Reads AWS Backup's state in every configured region (or the probe's `regions`) of the target's account. */
@@ -141,6 +232,6 @@ export function collectFreshness(ctx: CollectContext<AwsTarget, Params>): Promis
   const regions = ctx.params.regions.length > 0 ? ctx.target.spec.regions.filter((r) => ctx.params.regions.includes(r)) : ctx.target.spec.regions;
   return observeAccount(ctx.target.spec, ctx, async (aws) => ({
     since: since.toISOString(),
-    regions: await Promise.all(regions.map((region) => regionView(aws, region, since))),
+    regions: await Promise.all(regions.map((region) => regionView(aws, region, since, ctx.params))),
   }));
 }

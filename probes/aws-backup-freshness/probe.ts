@@ -5,6 +5,32 @@ import { defineProbe, type Finding, type ProbeResult } from '../../src/probe/con
 
 const ResourceType = z.string().regex(/^[a-zA-Z0-9._ -]{1,50}$/, 'expected an AWS Backup resource type such as EBS, RDS, DynamoDB');
 
+/**
+ * AWS Backup resource types whose inventory the coverage check reads from AWS Config, with the
+ * Config resource type and how the resource's ARN is formed from what `ListDiscoveredResources`
+ * gives (`resourceId`, `resourceName`). Only types whose ARN is known from those two fields.
+ */
+export const COVERAGE_TYPES = {
+  EBS: { configType: 'AWS::EC2::Volume', arn: (p: ArnParts) => `arn:${p.partition}:ec2:${p.region}:${p.account}:volume/${p.id}` },
+  EC2: { configType: 'AWS::EC2::Instance', arn: (p: ArnParts) => `arn:${p.partition}:ec2:${p.region}:${p.account}:instance/${p.id}` },
+  // Config's resourceId of an RDS instance or cluster is its resource id (db-…, cluster-…); the ARN uses the name.
+  RDS: { configType: 'AWS::RDS::DBInstance', arn: (p: ArnParts) => `arn:${p.partition}:rds:${p.region}:${p.account}:db:${p.name ?? p.id}` },
+  Aurora: { configType: 'AWS::RDS::DBCluster', arn: (p: ArnParts) => `arn:${p.partition}:rds:${p.region}:${p.account}:cluster:${p.name ?? p.id}` },
+  DynamoDB: { configType: 'AWS::DynamoDB::Table', arn: (p: ArnParts) => `arn:${p.partition}:dynamodb:${p.region}:${p.account}:table/${p.name ?? p.id}` },
+  EFS: { configType: 'AWS::EFS::FileSystem', arn: (p: ArnParts) => `arn:${p.partition}:elasticfilesystem:${p.region}:${p.account}:file-system/${p.id}` },
+  S3: { configType: 'AWS::S3::Bucket', arn: (p: ArnParts) => `arn:${p.partition}:s3:::${p.name ?? p.id}` },
+} as const satisfies Record<string, { configType: string; arn: (p: ArnParts) => string }>;
+export type CoverageType = keyof typeof COVERAGE_TYPES;
+
+/** What an ARN of a discovered resource is built from. */
+interface ArnParts {
+  partition: string;
+  region: string;
+  account: string;
+  id: string;
+  name: string | undefined;
+}
+
 /** The probe's params, validated at config load time. */
 export const Params = z.strictObject({
   /** Recovery point objective: the newest good recovery point must be younger than this. Default 26 h (a daily plan plus its start window). */
@@ -31,6 +57,14 @@ export const Params = z.strictObject({
   requireCopy: z.boolean().default(false),
   /** A configured region where AWS Backup protects nothing fails. Default true. */
   requireProtectedResources: z.boolean().default(true),
+  /**
+   * Coverage: AWS Backup resource types (EBS, EC2, RDS, Aurora, DynamoDB, EFS, S3) whose resources AWS Config
+   * records; each one no backup plan protects fails. Needs AWS Config recording those types in the region
+   * (else coverage is unknown, with the reason). Empty (default): coverage is not checked, and the findings say so.
+   */
+  coverageTypes: z
+    .array(z.enum(Object.keys(COVERAGE_TYPES) as [CoverageType, ...CoverageType[]], { error: `expected one of ${Object.keys(COVERAGE_TYPES).join(', ')}` }))
+    .default([]),
 });
 export type Params = z.output<typeof Params>;
 
@@ -76,6 +110,32 @@ export interface JobView {
   creationDate?: string;
 }
 
+/** A customer-managed AWS Config recorder and its status (DescribeConfigurationRecorders / …Status). */
+export interface CoverageRecorderView {
+  name: string;
+  allSupported: boolean;
+  /** `recordingStrategy.useOnly`, when AWS gives it. */
+  strategy: string | undefined;
+  resourceTypes: string[];
+  excludedTypes: string[];
+  recording: boolean | undefined;
+  lastStatus: string | undefined;
+  lastErrorCode: string | undefined;
+}
+
+/** A resource AWS Config lists (ListDiscoveredResources; deleted resources are not listed). */
+export interface DiscoveredView {
+  id: string;
+  name?: string;
+}
+
+/** The AWS Config side of the coverage check in one region (only read when `coverageTypes` is set). */
+export interface CoverageRegionView {
+  recorders: Readable<CoverageRecorderView[]>;
+  /** Per coverage type, what Config lists of its Config resource type. */
+  discovered: Array<{ type: CoverageType; resources: Readable<DiscoveredView[]> }>;
+}
+
 /** One region's AWS Backup state, each part readable or refused. */
 export interface BackupRegionView {
   region: string;
@@ -84,6 +144,8 @@ export interface BackupRegionView {
   /** Recovery points of every vault created since `since` (denied when ListBackupVaults or ListRecoveryPointsByBackupVault is). */
   points: Readable<PointView[]>;
   jobs: Readable<JobView[]>;
+  /** AWS Config's inventory for the coverage check; absent when `coverageTypes` is empty. */
+  coverage?: CoverageRegionView;
 }
 
 /** What collect hands to evaluate. `since`: start of the listing window (ISO). */
@@ -228,9 +290,113 @@ function judgeResource(
       ...(withIssues.length > 0 ? { completedWithIssues: withIssues.map((j) => ({ id: j.id, message: j.statusMessage ?? j.messageCategory })) } : {}),
       ...(!view.jobs.readable ? { jobsUnread: view.jobs.action } : {}),
       ...(notes.length > 0 ? { notes } : {}),
-      coverage: 'unknown: resources no backup plan selects are not listed (AWS Config inventory not read)',
+      coverage: params.coverageTypes.includes(res.type as CoverageType)
+        ? `checked against AWS Config's inventory of ${COVERAGE_TYPES[res.type as CoverageType].configType} (coverageTypes)`
+        : 'unknown: resources no backup plan selects are not listed for this type (not in coverageTypes)',
     },
   };
+}
+
+/** Whether a recorder counts for `configType`: customer-managed, recording, last status success, and its recording group includes the type. */
+function recorderProblem(r: CoverageRecorderView, configType: string): string | undefined {
+  if (r.recording !== true) return `recorder ${r.name} ${r.recording === undefined ? 'has no status' : 'is not recording'}`;
+  // AWS shows both `SUCCESS` and `Success`.
+  if ((r.lastStatus ?? '').toLowerCase() !== 'success') return `recorder ${r.name}'s last status is ${r.lastStatus ?? 'unknown'}${r.lastErrorCode ? ` (${r.lastErrorCode})` : ''}`;
+  if (r.strategy === 'EXCLUSION_BY_RESOURCE_TYPES') return r.excludedTypes.includes(configType) ? `recorder ${r.name} excludes ${configType}` : undefined;
+  if (r.allSupported || r.resourceTypes.includes(configType)) return undefined;
+  return `recorder ${r.name} does not record ${configType}`;
+}
+
+/** The last part of an ARN: the resource id or name (`vol-…`, `orders`, `mydb`, a bucket). */
+function arnTail(arn: string): string {
+  const rest = arn.split(':').slice(5).join(':');
+  return rest.slice(Math.max(rest.lastIndexOf('/'), rest.lastIndexOf(':')) + 1);
+}
+
+/**
+ * Coverage, per region × `coverageTypes` entry: every resource of the type that AWS Config lists and no
+ * AWS Backup plan protects is a `fail` finding naming it (`<account>/<region>/<ARN>`, level 0); all of them
+ * protected is one `pass` finding `<account>/<region>/coverage/<type>` (`not_applicable` when Config lists
+ * none). Whenever Config or Backup cannot tell — recorders or inventory refused, no recorder recording the
+ * type, ListProtectedResources refused — that finding is `unknown` with the reason, never a pass.
+ */
+function coverageFindings(o: FreshnessObservation, regions: readonly BackupRegionView[], params: Params): Finding[] {
+  const findings: Finding[] = [];
+  // Protected anywhere the target reads (a copy can list a resource in another region): by ARN, and by
+  // (type, the region its ARN names, id or name). The region is part of the key: names of RDS instances,
+  // clusters and DynamoDB tables are unique per region only, so `orders` protected in one region must not
+  // cover an unprotected `orders` in another (S3 ARNs name no region; bucket names are global).
+  const protectedArns = new Set<string>();
+  const protectedKeys = new Set<string>();
+  for (const r of regions) if (r.protectedResources.readable) for (const p of r.protectedResources.value) {
+    protectedArns.add(p.arn);
+    const at = arnRegion(p.arn) ?? '';
+    protectedKeys.add(`${p.type}|${at}|${arnTail(p.arn)}`);
+    if (p.name) protectedKeys.add(`${p.type}|${at}|${p.name}`);
+  }
+  for (const view of regions) {
+    const partition = view.region.startsWith('cn-') ? 'aws-cn' : view.region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+    for (const type of params.coverageTypes) {
+      const { configType, arn } = COVERAGE_TYPES[type];
+      const resource = `${o.account}/${view.region}/coverage/${type}`;
+      const what = `which ${type} resources (${configType}) in ${o.account} ${view.region} no backup plan protects`;
+      const cov = view.coverage;
+      if (!cov) {
+        findings.push({ resource, outcome: 'unknown', message: `could not tell ${what}: AWS Config was not read`, details: { region: view.region, resourceType: type } });
+        continue;
+      }
+      if (!cov.recorders.readable) {
+        findings.push({ ...deniedFinding(resource, `the AWS Config recorders of ${o.account} in ${view.region}, so could not tell ${what}`, cov.recorders) });
+        continue;
+      }
+      const recorders = cov.recorders.value;
+      const problems = recorders.map((r) => recorderProblem(r, configType));
+      if (!problems.some((p) => p === undefined)) {
+        const why = recorders.length === 0 ? `no AWS Config recorder in ${view.region}` : problems.join('; ');
+        findings.push({
+          resource,
+          outcome: 'unknown',
+          message: `could not tell ${what}: ${why} — record ${configType} with AWS Config in ${view.region} (or remove ${type} from coverageTypes)`,
+          details: { region: view.region, resourceType: type, configResourceType: configType, recorders: problems.filter(Boolean) },
+        });
+        continue;
+      }
+      const listed = cov.discovered.find((d) => d.type === type)?.resources;
+      if (!listed) {
+        findings.push({ resource, outcome: 'unknown', message: `could not tell ${what}: AWS Config's inventory of ${configType} was not read`, details: { region: view.region, resourceType: type } });
+        continue;
+      }
+      if (!listed.readable) {
+        findings.push(deniedFinding(resource, `AWS Config's inventory of ${configType} in ${o.account} ${view.region}, so could not tell ${what}`, listed));
+        continue;
+      }
+      if (!view.protectedResources.readable) {
+        findings.push({ resource, outcome: 'unknown', message: `could not tell ${what}: ListProtectedResources was refused in ${view.region} (see that finding)`, details: { region: view.region, resourceType: type, missingAction: view.protectedResources.action } });
+        continue;
+      }
+      let unprotected = 0;
+      for (const d of listed.value) {
+        const built = arn({ partition, region: view.region, account: o.account, id: d.id, name: d.name });
+        const at = arnRegion(built) ?? '';
+        const covered = protectedArns.has(built) || protectedKeys.has(`${type}|${at}|${d.id}`) || (d.name !== undefined && protectedKeys.has(`${type}|${at}|${d.name}`));
+        if (covered) continue;
+        unprotected++;
+        findings.push({
+          resource: `${o.account}/${view.region}/${built}`,
+          outcome: 'fail',
+          message: `${d.name && d.name !== d.id ? `${d.name} (${d.id})` : d.id}, a ${configType} AWS Config records in ${view.region}, has no AWS Backup recovery point (ListProtectedResources does not list it): no backup plan selects it, or its first backup has not completed — add it to a backup plan's resource assignment (by tag or ARN), or check its backup jobs`,
+          details: { level: 0, region: view.region, resourceType: type, coverage: 'aws-config', configResourceType: configType, configResourceId: d.id, ...(d.name ? { configResourceName: d.name } : {}) },
+        });
+      }
+      if (unprotected === 0)
+        findings.push(
+          listed.value.length === 0
+            ? { resource, outcome: 'not_applicable', message: `AWS Config records no ${configType} in ${view.region}`, details: { region: view.region, resourceType: type, discovered: 0 } }
+            : { resource, outcome: 'pass', message: `all ${listed.value.length} ${configType} resources AWS Config records in ${view.region} are protected by AWS Backup`, details: { region: view.region, resourceType: type, discovered: listed.value.length } },
+        );
+    }
+  }
+  return findings;
 }
 
 /** The pure verdict: one finding per protected resource (resource `<account>/<region>/<ARN>`); see README.md. */
@@ -276,6 +442,11 @@ export function evaluateFreshness(o: FreshnessObservation, params: Params, now: 
         : { resource: `${o.account}/${region}/${arn}`, outcome: 'fail', message: `${arn} is not protected by AWS Backup in ${regions.map((r) => r.region).join(', ')}: assign it to a backup plan's resource selection`, details: { level: 0 } },
     );
   }
+  if (params.coverageTypes.length > 0) {
+    // A resource named twice (a configured ARN no plan protects is also in Config's inventory) gets one finding.
+    const named = new Set(findings.map((f) => f.resource));
+    for (const f of coverageFindings(o, regions, params)) if (!named.has(f.resource)) findings.push(f);
+  }
   return findings;
 }
 
@@ -303,15 +474,26 @@ export const probe = defineProbe<AwsTarget, Params, FreshnessObservation>({
   source: 'aws',
   controls: ['backups'],
   schedule: '23 */4 * * *',
-  actions: ['backup:ListProtectedResources', 'backup:ListBackupVaults', 'backup:ListRecoveryPointsByBackupVault', 'backup:ListBackupJobs'],
+  actions: [
+    'backup:ListProtectedResources',
+    'backup:ListBackupVaults',
+    'backup:ListRecoveryPointsByBackupVault',
+    'backup:ListBackupJobs',
+    // Coverage (only with coverageTypes).
+    'config:DescribeConfigurationRecorders',
+    'config:DescribeConfigurationRecorderStatus',
+    'config:ListDiscoveredResources',
+  ],
   docs: {
     checks:
       'In every configured region of each `aws[]` account, for each resource AWS Backup protects (`ListProtectedResources`; optionally only `resourceTypes` or the listed `resources` ARNs, a listed ARN that is not protected fails): ' +
       'the newest recovery point with status COMPLETED or AVAILABLE, aged from CompletionDate (CreationDate when AWS gives none, said so), is younger than `rpoHours` (default 26, per type `rpoHoursByType`). ' +
       'Recovery points are listed per vault (`ListRecoveryPointsByBackupVault`, created in the last `lookbackHours`, every page), not per resource. PARTIAL/EXPIRED/STOPPED points and FAILED/ABORTED/EXPIRED/PARTIAL jobs (`ListBackupJobs`) ' +
       'with no good point since fail with AWS\'s message; older ones and COMPLETED jobs with a status message ("completed with issues") are noted. L2 (details.protection, level 2): encrypted (`requireEncryption`, optionally a customer-managed key), ' +
-      'retained at least `minRetentionDays` (CalculatedLifecycle.DeleteAt), vault locked (`requireVaultLock`), a copy in another vault (`requireCopy`: a recovery point whose SourceBackupVaultArn is the source vault). Coverage (resources no plan selects) is unknown.',
-    permissions: '`backup:ListProtectedResources`, `backup:ListBackupVaults`, `backup:ListRecoveryPointsByBackupVault`, `backup:ListBackupJobs` in each region (and `sts:AssumeRole` on the role when `roleArn` is set).',
+      'retained at least `minRetentionDays` (CalculatedLifecycle.DeleteAt), vault locked (`requireVaultLock`), a copy in another vault (`requireCopy`: a recovery point whose SourceBackupVaultArn is the source vault). ' +
+      'Coverage (`coverageTypes`, e.g. [EBS, RDS]): with AWS Config recording those types in the region (`DescribeConfigurationRecorders`/`…Status`), every resource AWS Config lists (`ListDiscoveredResources`, 100 a page) that no backup plan protects fails, naming it; without recording, or refused, coverage is unknown with the reason. Without coverageTypes, coverage is not checked.',
+    permissions:
+      '`backup:ListProtectedResources`, `backup:ListBackupVaults`, `backup:ListRecoveryPointsByBackupVault`, `backup:ListBackupJobs` in each region; with `coverageTypes` also `config:DescribeConfigurationRecorders`, `config:DescribeConfigurationRecorderStatus`, `config:ListDiscoveredResources` (and `sts:AssumeRole` on the role when `roleArn` is set).',
     remediation:
       'Stale or failed: open AWS Backup > Jobs, read the failed job\'s message (permissions of the backup role, a resource in a bad state, the start window too short), fix it and run an on-demand backup. ' +
       'Unprotected: give the vault a KMS key, raise the lifecycle DeleteAfterDays, apply Vault Lock, add a copy action to another region or account. See probes/aws-backup-freshness/README.md.',

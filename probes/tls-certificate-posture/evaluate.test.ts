@@ -501,7 +501,7 @@ describe('definition', () => {
           endpoints: [
             { host: 'example.com', port: 443, servername: undefined, name: 'example.com:443' },
             { host: '2001:db8::1', port: 8443, servername: undefined, name: '[2001:db8::1]:8443' },
-            { host: '192.0.2.10', port: 443, servername: 'api.example.com', name: '192.0.2.10:443' },
+            { host: '192.0.2.10', port: 443, servername: 'api.example.com', name: 'api.example.com@192.0.2.10:443' },
           ],
         },
       },

@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import tls, { type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import { certificateFromBase64, LruMap, parsePemBundle, type Certificate } from './chain.js';
+import { buildHello, helloTemplate, sendRawHello } from './legacy-hello.js';
 import type { EndpointObservation } from './observation.js';
 
 /** OpenSSL 3 neither offers TLS 1.0/1.1 nor accepts weak keys or SHA-1 chains above security level 0. */
@@ -416,6 +417,32 @@ interface LegacyResult {
   error?: string;
 }
 
+/** Whether checkLegacy first sends its TLS 1.0–1.1 ClientHello on a plain TCP socket (legacy-hello.ts). Tests turn it off to compare. */
+export const legacyHelloOptions = { raw: true };
+
+/**
+ * The answer to the TLS 1.0–1.1 ClientHello when its first record (or the lack of one) already
+ * tells it, in the form handshake() would give; undefined when the full handshake must decide.
+ */
+async function rawRange(common: Common, contexts: HandshakeContexts): Promise<HandshakeResult | undefined> {
+  if (!legacyHelloOptions.raw) return undefined;
+  const template = await helloTemplate(contexts.legacy);
+  const hello = template && buildHello(template, common.sni);
+  if (!hello) return undefined;
+  const answer = await sendRawHello({
+    host: common.host,
+    port: common.port,
+    hello,
+    timeoutMs: common.timeoutMs,
+    register: (abort) => common.sockets.add(abort),
+    unregister: (abort) => common.sockets.delete(abort),
+  });
+  if (!answer.decided) return undefined;
+  return answer.alert
+    ? { ok: false, stage: answer.stage, reason: answer.reason, alert: true, peerAlert: true }
+    : { ok: false, stage: answer.stage, reason: answer.reason };
+}
+
 /**
  * Whether the server accepts TLS 1.0 and TLS 1.1. `mainProtocol` is what the main handshake
  * negotiated (the server's best).
@@ -433,7 +460,9 @@ async function checkLegacy(common: Common, contexts: HandshakeContexts, mainProt
   let tls10: LegacyAnswer | undefined;
   let tls11: LegacyAnswer | undefined;
   if (mainProtocol === 'TLSv1.2' || mainProtocol === 'TLSv1.3') {
-    const range = await handshake({ ...common, context: contexts.legacy, readChain: false });
+    // The same ClientHello on a plain TCP socket first: a refusal (the common answer) costs no TLS
+    // socket; a ServerHello or anything unclear gets the full handshake, as before.
+    const range = (await rawRange(common, contexts)) ?? (await handshake({ ...common, context: contexts.legacy, readChain: false }));
     if (range.ok && range.protocol === 'TLSv1') {
       tls10 = { accepted: true };
       tls11 = { accepted: false };

@@ -5,7 +5,7 @@
 
 /** What the probe saw at one endpoint. */
 export interface EndpointObservation {
-  /** `host:port`, as configured: the finding's resource and the gauges' `endpoint` label. */
+  /** `host:port`, or `servername@host:port` when the servername differs from the host: the finding's resource and the gauges' `endpoint` label. */
   endpoint: string;
   host: string;
   port: number;

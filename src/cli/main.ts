@@ -3,7 +3,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig, LoadOptions, SecretUse } from '../config/load.js';
 import { EXIT_CONFIG } from '../config/errors.js';
 import type { AnyProbe } from '../probe/contract.js';
 
@@ -58,10 +58,11 @@ async function registryOf(io: CliIo): Promise<readonly AnyProbe[]> {
   return io.registry ?? (await import('../../probes/index.js')).probes;
 }
 
-async function load(file: string | undefined, io: CliIo): Promise<LoadedConfig | number> {
+/** Loads the config; `secrets` names the secrets the command uses (default: all, as the daemon). */
+async function load(file: string | undefined, io: CliIo, secrets?: LoadOptions['secrets']): Promise<LoadedConfig | number> {
   const { ConfigError, defaultConfigPath, loadConfig } = await import('../config/load.js');
   try {
-    return loadConfig(file ?? defaultConfigPath, await registryOf(io), io.env);
+    return loadConfig(file ?? defaultConfigPath, await registryOf(io), io.env, secrets === undefined ? {} : { secrets });
   } catch (err) {
     if (err instanceof ConfigError) {
       io.err(`${err.problems.join('\n')}\n`);
@@ -90,13 +91,23 @@ async function offline(io: CliIo, run: () => Promise<number>): Promise<number> {
       io.err(`${(err as Error).message}\n`);
       return EXIT_UNAVAILABLE;
     }
-    if (err instanceof Error && ['ArchiveChainError', 'ArchiveConflictError', 'Error'].includes(err.name)) {
+    if (err instanceof Error && ['ArchiveChainError', 'ArchiveConflictError', 'DayCloseError', 'Error'].includes(err.name)) {
       io.err(`vigil: ${err.message}\n`);
       return 1;
     }
     throw err;
   }
 }
+
+/** Whether a date option names a real calendar day; else says why on stderr (the caller exits 64). */
+async function dateOptionOk(option: string, value: string, io: CliIo): Promise<boolean> {
+  const problem = (await import('./dates.js')).calendarDateProblem(option, value);
+  if (problem) io.err(`vigil: ${problem}\n`);
+  return problem === undefined;
+}
+
+/** The secrets of `snapshot` and `rebuild`: Redis, and the key that signs (or verifies) the archive. */
+const OFFLINE_SECRETS: readonly SecretUse[] = ['redis', 'signing'];
 
 const configOption = () => new Option('-c, --config <file>', 'the config file (default: the embedded config/vigil.example.yaml)');
 
@@ -185,11 +196,69 @@ function program(io: CliIo, result: { code: number }): Command {
     });
   config.addHelpText('after', exitCodes([[0, 'success'], USAGE_EXIT, CONFIG_EXIT]));
 
+  // Previews read the config and the catalog only: no secret, no Redis, no archive write.
+  const preview = sub('preview', 'render the trust page or the daily email with sample data, watermarked "PREVIEW — sample data"');
+  for (const [kind, what, out] of [
+    ['trust', 'the /trust page as it would look with your branding', '-o, --out <file>'],
+    ['email', 'the daily email (email.html, email.txt, subject.txt) with your organisation', '-o, --out <dir>'],
+  ] as const) {
+    preview
+      .command(kind)
+      .description(`write ${what}, from sample data`)
+      .addOption(configOption())
+      .addOption(new Option(out, kind === 'trust' ? 'the HTML file to write (default: vigil-preview-trust.html)' : 'the directory to write (default: vigil-preview-email)'))
+      .showHelpAfterError(`(run 'vigil preview ${kind} --help' for usage)`)
+      .addHelpText('after', exitCodes([[0, 'written'], [EXIT_USAGE, 'usage error (also: --out inside the evidence archive)'], [EXIT_CANTCREAT, '--out cannot be written'], CONFIG_EXIT]))
+      .action(async (opts: { config?: string; out?: string }) => {
+        const loaded = await load(opts.config, io, []);
+        if (typeof loaded === 'number') {
+          result.code = loaded;
+          return;
+        }
+        const { previewCommand } = await import('./preview.js');
+        result.code = previewCommand(kind, loaded, opts.out, io);
+      });
+  }
+
+  const email = sub('email', 'email commands');
+  email
+    .command('test')
+    .description('send one test message through the configured SMTP server (email.smtp, same TLS rules as the daily email)')
+    .addOption(configOption())
+    .showHelpAfterError(`(run 'vigil email test --help' for usage)`)
+    .addHelpText(
+      'after',
+      exitCodes([
+        [0, 'the server accepted the message (recipients printed)'],
+        [1, 'the server refused it for good (credentials, recipients, no STARTTLS): the SMTP reason is printed'],
+        USAGE_EXIT,
+        [75, 'the server could not be reached, dropped the connection or deferred the message: try again later'],
+        [EXIT_CONFIG, 'the config is invalid, has no email section, or the SMTP URL is not set'],
+      ]),
+    )
+    .action(async (opts: { config?: string }) => {
+      // Only the SMTP URL: a test message needs no Redis, admin token or signing key.
+      const loaded = await load(opts.config, io, ['smtp']);
+      if (typeof loaded === 'number') {
+        result.code = loaded;
+        return;
+      }
+      const { emailTestCommand } = await import('./email-test.js');
+      result.code = await emailTestCommand(loaded, io);
+    });
+
   sub('probes', 'list the probes, their controls, schedules, targets and permissions')
     .addOption(configOption())
+    .addOption(new Option('-f, --format <format>', 'text (plain, for a terminal) or md (Markdown, for documentation)').choices(['text', 'md']).default('text'))
+    .addOption(new Option('--markdown', 'same as --format md'))
     .addHelpText('after', exitCodes([[0, 'listed'], USAGE_EXIT, CONFIG_EXIT]))
-    .action(async (opts: { config?: string }) => {
-      result.code = await probesCommand(opts.config, io);
+    .action(async (opts: { config?: string; format: 'text' | 'md'; markdown?: boolean }, cmd: Command) => {
+      if (opts.markdown && cmd.getOptionValueSource('format') === 'cli' && opts.format !== 'md') {
+        io.err(`vigil: --markdown means --format md; it contradicts --format ${opts.format}\n`);
+        result.code = EXIT_USAGE;
+        return;
+      }
+      result.code = await probesCommand(opts.config, io, opts.markdown ? 'md' : opts.format);
     });
 
   sub('snapshot', 'close and publish a day now, and any unclosed day before it (idempotent)')
@@ -201,13 +270,19 @@ function program(io: CliIo, result: { code: number }): Command {
         exitCodes([
           [0, 'published, or already published'],
           [1, 'the day cannot close yet, another vigil is closing it, or the archive refused it'],
-          [EXIT_USAGE, 'usage error (also: --date is not YYYY-MM-DD)'],
+          [EXIT_USAGE, 'usage error (also: --date is not a calendar date YYYY-MM-DD)'],
           [EXIT_UNAVAILABLE, 'Redis cannot be reached or started'],
           CONFIG_EXIT,
         ]),
     )
     .action(async (opts: { config?: string; date?: string }) => {
-      const loaded = await load(opts.config, io);
+      // Before the config: an impossible day is a usage error whatever else is wrong.
+      if (opts.date !== undefined && !(await dateOptionOk('--date', opts.date, io))) {
+        result.code = EXIT_USAGE;
+        return;
+      }
+      // Closes and signs days, queues their email: Redis and the signing key, never the SMTP URL or the admin token.
+      const loaded = await load(opts.config, io, OFFLINE_SECRETS);
       if (typeof loaded === 'number') {
         result.code = loaded;
         return;
@@ -217,7 +292,7 @@ function program(io: CliIo, result: { code: number }): Command {
     });
 
   sub('verify-archive', "re-check the evidence archive's hash chain (and signatures) offline")
-    .argument('<dir>', 'the archive directory')
+    .argument('<dir>', 'the archive directory, or the folder an unpacked vigil export made')
     .addOption(new Option('--public-key <file>', 'Ed25519 public key (PEM): also verify every signature'))
     .addOption(new Option('--through <YYYY-MM-DD>', 'the archive must run through this day (catches days removed from the end)'))
     .addHelpText(
@@ -226,10 +301,14 @@ function program(io: CliIo, result: { code: number }): Command {
         [0, 'the chain is intact'],
         [1, 'the chain is broken: the first bad day is named'],
         USAGE_EXIT,
-        [EXIT_NOINPUT, 'the --public-key file cannot be read'],
+        [EXIT_NOINPUT, 'the --public-key file cannot be read or is not an Ed25519 public key'],
       ]),
     )
     .action(async (dir: string, opts: { publicKey?: string; through?: string }) => {
+      if (opts.through !== undefined && !(await dateOptionOk('--through', opts.through, io))) {
+        result.code = EXIT_USAGE;
+        return;
+      }
       let key: string | undefined;
       if (opts.publicKey) {
         try {
@@ -239,9 +318,72 @@ function program(io: CliIo, result: { code: number }): Command {
           result.code = EXIT_NOINPUT;
           return;
         }
+        // A file that is not an Ed25519 public key is unusable input (66), not a broken chain and not a crash.
+        const { ArchiveKeyError, keyFingerprint } = await import('../store/archive.js');
+        try {
+          keyFingerprint(key);
+        } catch (err) {
+          if (!(err instanceof ArchiveKeyError)) throw err;
+          io.err(`vigil: --public-key ${opts.publicKey}: ${err.message}\n`);
+          result.code = EXIT_NOINPUT;
+          return;
+        }
+      }
+      // An unpacked `vigil export` (it holds vigil-export.json): its period, chained from the recorded prevHash.
+      const exported = await import('./export.js');
+      if (await exported.isExportDir(dir)) {
+        result.code = await exported.verifyExportCommand(dir, key, opts.through, io);
+        return;
       }
       const { verifyArchiveCommand } = await import('./offline.js');
       result.code = await verifyArchiveCommand(dir, key, opts.through, io);
+    });
+
+  sub('export', 'write the evidence bundle of a period (tar.gz): day files, verification report, control matrix, population')
+    .addOption(configOption())
+    .requiredOption('--from <YYYY-MM-DD>', 'first day of the period')
+    .requiredOption('--to <YYYY-MM-DD>', 'last day of the period (inclusive)')
+    .addOption(new Option('-o, --out <file>', 'the bundle to write (default: vigil-export-<from>_<to>.tar.gz)'))
+    .addOption(new Option('--public-key <file>', 'Ed25519 public key (PEM) to verify with and ship, when archive.signingKey is not configured here'))
+    .addHelpText(
+      'after',
+      `\nUnpack with tar -xzf and re-check offline with: vigil verify-archive vigil-export-<from>_<to>\n` +
+        exitCodes([
+          [0, 'written'],
+          [1, 'the archive does not verify, or does not hold the whole period'],
+          [EXIT_USAGE, 'usage error (also: --from/--to not a calendar date YYYY-MM-DD, --from after --to, --out inside the archive)'],
+          [EXIT_NOINPUT, 'the --public-key file cannot be read'],
+          [EXIT_CANTCREAT, 'the --out file cannot be written'],
+          CONFIG_EXIT,
+        ]),
+    )
+    .action(async (opts: { config?: string; from: string; to: string; out?: string; publicKey?: string }) => {
+      const exported = await import('./export.js');
+      const problem = exported.periodProblem(opts.from, opts.to);
+      if (problem) {
+        io.err(`vigil: ${problem}\n`);
+        result.code = EXIT_USAGE;
+        return;
+      }
+      let publicKeyPem: string | undefined;
+      if (opts.publicKey) {
+        try {
+          publicKeyPem = readFileSync(opts.publicKey, 'utf8');
+        } catch (err) {
+          io.err(`vigil: cannot read --public-key ${opts.publicKey}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+          result.code = EXIT_NOINPUT;
+          return;
+        }
+      }
+      // Reads the archive only: the signing key (for its public half), no Redis, SMTP or admin token.
+      const loaded = await load(opts.config, io, ['signing']);
+      if (typeof loaded === 'number') {
+        result.code = loaded;
+        return;
+      }
+      result.code = await offline(io, () =>
+        exported.exportCommand(loaded, { from: opts.from, to: opts.to, ...(opts.out ? { out: opts.out } : {}), ...(publicKeyPem ? { publicKeyPem } : {}) }, io),
+      );
     });
 
   sub('rebuild', 'restore snapshots and streaks from the archive into an empty Redis')
@@ -257,7 +399,7 @@ function program(io: CliIo, result: { code: number }): Command {
       ]),
     )
     .action(async (opts: { config?: string }) => {
-      const loaded = await load(opts.config, io);
+      const loaded = await load(opts.config, io, OFFLINE_SECRETS);
       if (typeof loaded === 'number') {
         result.code = loaded;
         return;
@@ -343,16 +485,25 @@ async function runOnceCommand(
   io: CliIo,
   pkg: { version: string; homepage?: string },
 ): Promise<number> {
-  const loaded = await load(opts.config, io);
+  // The probes' credentials only: run-once has no Redis, no listener, no email, no archive.
+  const loaded = await load(opts.config, io, ['probes']);
   if (typeof loaded === 'number') return loaded;
   if (opts.probe && !loaded.probes.has(opts.probe)) {
     io.err(`vigil: no enabled probe "${opts.probe}" (enabled: ${[...loaded.probes.keys()].join(', ')})\n`);
     return EXIT_USAGE;
   }
-  const [{ runOnce, runOnceExitCode }, { createLogger }] = await Promise.all([import('./run-once.js'), import('../log.js')]);
+  const { lazyLogger, runOnce, runOnceExitCode } = await import('./run-once.js');
   // Machine-readable reports on stdout stay clean: logs only beside the table (and they go to stderr).
-  const log = createLogger(opts.format === 'table' ? 'warn' : 'silent', stderrOf(io));
-  const report = await runOnce(loaded, { probe: opts.probe, log });
+  // pino is loaded only if a line is written (see lazyLogger).
+  const level = opts.format === 'table' ? 'warn' : 'silent';
+  const { log, flush } = lazyLogger(level, async () => (await import('../log.js')).createLogger(level, stderrOf(io)));
+  let report: Awaited<ReturnType<typeof runOnce>>;
+  try {
+    report = await runOnce(loaded, { probe: opts.probe, log });
+  } finally {
+    // Queued lines are written even if the run throws (the launcher exits right after the error).
+    await flush();
+  }
   const text = await renderReport(report, opts.format, loaded, opts.probe, io, pkg);
   if (opts.output) {
     const { writeFileAtomic } = await import('./output.js');
@@ -397,31 +548,30 @@ async function renderReport(
 }
 
 async function configCheckCommand(file: string | undefined, io: CliIo): Promise<number> {
-  const loaded = await load(file, io);
+  // Every secret is read, but one not set here is a warning: the command that needs it may run elsewhere.
+  const loaded = await load(file, io, 'check');
   if (typeof loaded === 'number') return loaded;
+  // The logo file is read at start; check it here too, so a bad one is found before deploying.
+  if (loaded.config.trust.logoFile !== undefined) {
+    const [{ loadTrustBranding }, { ConfigError }] = await Promise.all([import('../http/trust-branding.js'), import('../config/errors.js')]);
+    try {
+      loadTrustBranding(loaded.config.trust, loaded.dir);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      io.err(`${err.problems.map((line) => `${loaded.file}: ${line}`).join('\n')}\n`);
+      return EXIT_CONFIG;
+    }
+  }
   const targets = [...loaded.probes.values()].reduce((n, p) => n + p.probe.targets(loaded.config).length, 0);
   for (const warning of loaded.warnings) io.err(`${warning}\n`);
   io.out(`${loaded.file}: OK — ${loaded.probes.size} probe(s) enabled, ${targets} target(s), ${loaded.catalog.controls.length} control(s)\n`);
   return 0;
 }
 
-async function probesCommand(file: string | undefined, io: CliIo): Promise<number> {
-  const loaded = await load(file, io);
+async function probesCommand(file: string | undefined, io: CliIo, format: 'text' | 'md'): Promise<number> {
+  const loaded = await load(file, io, []);
   if (typeof loaded === 'number') return loaded;
-  for (const probe of await registryOf(io)) {
-    const configured = loaded.probes.get(probe.id);
-    io.out(
-      [
-        `${probe.id} — ${probe.title}`,
-        `  source:      ${probe.source}`,
-        `  controls:    ${probe.controls.join(', ')}`,
-        `  schedule:    ${configured ? configured.schedule : 'disabled'}${configured && configured.schedule !== probe.schedule ? ` (default ${probe.schedule})` : ''}`,
-        `  targets:     ${configured ? probe.targets(loaded.config).map((t) => (t.schedule && t.schedule !== configured.schedule ? `${t.name} (${t.schedule})` : t.name)).join(', ') || '(none configured)' : '-'}`,
-        `  permissions: ${probe.docs.permissions}`,
-        ...(probe.actions?.length ? [`  actions:     ${probe.actions.join(', ')}`] : []),
-        '',
-      ].join('\n'),
-    );
-  }
+  const { formatProbes } = await import('./probes-list.js');
+  io.out(formatProbes(loaded, await registryOf(io), format));
   return 0;
 }

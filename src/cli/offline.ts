@@ -12,6 +12,7 @@ import { DayCloser, SnapshotIntegrityError } from '../store/day-close.js';
 import { EmbeddedRedisAlreadyRunningError, startEmbeddedRedis } from '../store/embedded-redis.js';
 import { StateStore } from '../store/state.js';
 import type { CliIo } from './main.js';
+import { calendarDateProblem } from './dates.js';
 
 /**
  * Redis for a one-shot command: `redis.url` when set; otherwise the running daemon's embedded
@@ -73,8 +74,9 @@ export async function snapshotCommand(loaded: LoadedConfig, date: string | undef
   const { timezone, dayClose } = loaded.config;
   const last = lastClosableDay(now, timezone, dayClose.at);
   const day = date ?? last;
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) {
-    io.err(`vigil: --date expects YYYY-MM-DD\n`);
+  const dateProblem = calendarDateProblem('--date', day);
+  if (dateProblem) {
+    io.err(`vigil: ${dateProblem}\n`);
     return 64;
   }
   if (day > last) {

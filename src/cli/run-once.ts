@@ -101,3 +101,52 @@ function table(rows: string[][]): string {
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
 }
+
+/** pino's level numbers. */
+const levelValues: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Number.POSITIVE_INFINITY };
+const logMethods = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+
+/**
+ * A logger for run-once that loads pino (and its ten modules, ~10 MB on Node 24) only when a
+ * line at `level` or above is actually written: a CI gate on a healthy config, or any run with
+ * `--format json` (level silent), never pays for it. Records written before pino is loaded are
+ * queued and written, in order and through the real logger (redaction and scrubbing included),
+ * once it is; `flush()` waits for that. Supports what probes and clients use: the six level
+ * methods, `silent()`, `child()`, `bindings()`, `flush()` (a no-op: see the returned `flush`), `level` and `isLevelEnabled()`.
+ */
+export function lazyLogger(level: string, create: () => Promise<Logger>): { log: Logger; flush: () => Promise<void> } {
+  const threshold = levelValues[level] ?? levelValues.info!;
+  let real: Logger | undefined;
+  let loading: Promise<void> | undefined;
+  const queue: Array<{ bindings: Array<Record<string, unknown>>; method: (typeof logMethods)[number]; args: unknown[] }> = [];
+  const target = (root: Logger, bindings: ReadonlyArray<Record<string, unknown>>): Logger => bindings.reduce<Logger>((l, b) => l.child(b), root);
+  const write = (bindings: Array<Record<string, unknown>>, method: (typeof logMethods)[number], args: unknown[]): void => {
+    if (real) {
+      (target(real, bindings)[method] as (...a: unknown[]) => void)(...args);
+      return;
+    }
+    queue.push({ bindings, method, args });
+    loading ??= create().then(
+      (logger) => {
+        real = logger;
+        for (const r of queue.splice(0)) (target(logger, r.bindings)[r.method] as (...a: unknown[]) => void)(...r.args);
+      },
+      () => undefined, // no logger, no lines: the report still stands
+    );
+  };
+  const make = (bindings: Array<Record<string, unknown>>): Logger => {
+    const logger: Record<string, unknown> = {
+      level,
+      isLevelEnabled: (l: string) => (levelValues[l] ?? Number.POSITIVE_INFINITY) >= threshold,
+      child: (b: Record<string, unknown>) => make([...bindings, b]),
+      bindings: () => Object.assign({}, ...bindings) as Record<string, unknown>,
+      silent: () => undefined,
+      flush: () => undefined,
+    };
+    for (const method of logMethods) {
+      logger[method] = levelValues[method]! >= threshold ? (...args: unknown[]) => write(bindings, method, args) : () => undefined;
+    }
+    return logger as unknown as Logger;
+  };
+  return { log: make([]), flush: async () => void (await loading) };
+}

@@ -166,6 +166,32 @@ export interface GithubClient {
    * Whole-query errors (no path), RATE_LIMITED and missing `data` still throw.
    */
   graphqlPartial<T>(query: string, variables: Record<string, unknown>, schema: z.ZodType<T>): Promise<{ data: T; errors: GithubGraphqlError[] }>;
+  /**
+   * Downloads a binary (a release asset: `GET /repos/{owner}/{repo}/releases/assets/{asset_id}`
+   * with `Accept: application/octet-stream`), at most `maxBytes`. GitHub answers with a redirect
+   * to a signed URL on its storage host: it is followed only to a host of `redirectHosts` (exact
+   * `host` or `host:port`), over https (or http when the target allows insecure http), and
+   * **without** the credential. A bigger body throws {@link GithubDownloadTooLargeError}.
+   */
+  download(route: string, params: Record<string, unknown>, options: DownloadOptions): Promise<Buffer>;
+}
+
+/** Limits of {@link GithubClient.download}. */
+export interface DownloadOptions {
+  /** Largest body accepted, bytes. */
+  maxBytes: number;
+  /** Hosts (`host` or `host:port`, lower case) a redirect off the API origin may go to; the credential is never sent there. */
+  redirectHosts: readonly string[];
+}
+
+/** A download larger than its cap: nothing past the cap was read. */
+export class GithubDownloadTooLargeError extends Error {
+  override name = 'GithubDownloadTooLargeError';
+  readonly maxBytes: number;
+  constructor(message: string, maxBytes: number) {
+    super(message);
+    this.maxBytes = maxBytes;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -624,12 +650,17 @@ export function githubClient(target: GithubTarget, opts: GithubClientOptions): G
    * request, pagination link, redirect), waits out this credential's pause, bounds the exchange
    * in time, follows same-origin redirects itself, and counts every exchange.
    */
-  async function lockedFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+  async function lockedFetch(input: string | URL | Request, init: RequestInit = {}, redirectHosts?: ReadonlySet<string>): Promise<Response> {
     let url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
     let method = (init.method ?? 'GET').toUpperCase();
     let body = init.body;
+    let headers = init.headers;
     for (let hop = 0; ; hop++) {
-      if (url.origin !== origin) {
+      // A download's redirect to an allowed storage host is followed, without the credential.
+      const allowedElsewhere =
+        hop > 0 && redirectHosts !== undefined && redirectHosts.has(url.host.toLowerCase()) && (url.protocol === 'https:' || (url.protocol === 'http:' && target.allowInsecureHttp));
+      if (allowedElsewhere) headers = withoutCredential(headers);
+      else if (url.origin !== origin) {
         throw new NotSent(
           new GithubOriginError(
             `GitHub's answer for ${target.name} pointed vigil to ${url.origin}, outside the configured apiUrl origin ${origin}: refused, the credential is only sent to apiUrl (check apiUrl, or a proxy rewriting Link or Location headers)`,
@@ -646,7 +677,7 @@ export function githubClient(target: GithubTarget, opts: GithubClientOptions): G
       const timeout = AbortSignal.timeout(requestTimeoutMs);
       let response: Response;
       try {
-        response = await fetch(url, { ...init, method, body, redirect: 'manual', signal: AbortSignal.any([signal, timeout]) });
+        response = await fetch(url, { ...init, method, body, headers, redirect: 'manual', signal: AbortSignal.any([signal, timeout]) });
       } catch (err) {
         if (signal.aborted) throw new NotSent(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
         countRequest(target.name, kind, timeout.aborted ? 'timeout' : 'network');
@@ -799,5 +830,59 @@ export function githubClient(target: GithubTarget, opts: GithubClientOptions): G
     },
 
     graphqlPartial,
+
+    async download(route, params, options) {
+      const hosts = new Set(options.redirectHosts.map((h) => h.toLowerCase()));
+      const res = await octokit.request(route, {
+        ...params,
+        headers: { accept: 'application/octet-stream' },
+        request: { fetch: (input: string | URL | Request, init?: RequestInit) => lockedFetch(input, init, hosts), parseSuccessResponseBody: false },
+      });
+      // Past the redirect limit, or a 3xx without Location, lockedFetch hands back the 3xx itself: its body is no asset.
+      if (res.status !== 200) {
+        await (res.data as ReadableStream<Uint8Array> | null)?.cancel().catch(() => undefined);
+        throw new GithubResponseError(`${route} ended on a ${res.status}, not the asset (a redirect without Location, or more than ${MAX_REDIRECTS} redirects): check the API origin and downloadHosts`, { status: res.status, route });
+      }
+      try {
+        return await readCapped(res.data as ReadableStream<Uint8Array> | null, Number(res.headers['content-length']), options.maxBytes, route);
+      } catch (err) {
+        if (err instanceof GithubDownloadTooLargeError) throw err;
+        if (signal.aborted) throw signal.reason;
+        // The body broke off (timeout, reset) after the answer began: nothing was judged, try again.
+        throw new TransientError(`${route}: the download broke off (${scrub(String((err as Error | null)?.name ?? err))}); retry later`, { cause: err });
+      }
+    },
   };
+}
+
+/** Request headers without the credential, for a hop off the API origin. */
+function withoutCredential(headers: RequestInit['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of new Headers(headers ?? {})) if (k !== 'authorization' && k !== 'cookie') out[k] = v;
+  return out;
+}
+
+/** Reads a body up to `maxBytes`: a declared or actual size past the cap stops the read and throws. */
+async function readCapped(stream: ReadableStream<Uint8Array> | null, declared: number, maxBytes: number, route: string): Promise<Buffer> {
+  const tooLarge = (): GithubDownloadTooLargeError =>
+    new GithubDownloadTooLargeError(`${route}: the download is larger than vigil's cap of ${maxBytes} bytes; not read`, maxBytes);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await stream?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  if (!stream) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let length = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.byteLength;
+    if (length > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(Buffer.from(value));
+  }
+  return Buffer.concat(chunks, length);
 }

@@ -14,6 +14,7 @@ import { cronIntervalMs, validateCron } from '../queue/cron.js';
 import { readSecret, secretFileModeWarning, SecretUnavailableError } from '../secrets.js';
 import type { SecretRef } from './schema.js';
 import { smtpUrlProblem } from '../notify/smtp-url.js';
+import { exceptionProblems } from '../posture/exceptions.js';
 
 /** Shortest admin token accepted: 32 characters (the generated one is 43, from 32 random bytes). */
 export const MIN_ADMIN_TOKEN_LENGTH = 32;
@@ -62,14 +63,31 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
+/**
+ * A kind of secret a command may use: `redis` (redis.password), `admin` (http.admin.token), `smtp`
+ * (email.smtp), `signing` (archive.signingKey), `probes` (the GitHub, AWS, backup and IaC credentials).
+ */
+export type SecretUse = 'redis' | 'admin' | 'smtp' | 'signing' | 'probes';
+
+/** How {@link loadConfig} treats the secrets. */
+export interface LoadOptions {
+  /**
+   * The secrets the command uses: the others are neither read nor required (`vigil snapshot` sends
+   * no mail and needs no SMTP URL). `'check'` (`vigil config check`) reads every one but reports an
+   * unset variable or an unreadable file as a warning, since the command that needs it may run
+   * elsewhere. Default: every secret, each required (the daemon).
+   */
+  secrets?: readonly SecretUse[] | 'check';
+}
+
 /** Reads and validates the config file, the catalog it names, and every probe's settings. */
-export function loadConfig(file: string, registry: readonly AnyProbe[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function loadConfig(file: string, registry: readonly AnyProbe[], env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): LoadedConfig {
   const abs = path.resolve(file);
-  return loadConfigText(readYamlFile(file, 'config file', MAX_CONFIG_BYTES), abs, registry, env);
+  return loadConfigText(readYamlFile(file, 'config file', MAX_CONFIG_BYTES), abs, registry, env, options);
 }
 
 /** As loadConfig, from text already read (`file` names it in messages and anchors relative paths). */
-export function loadConfigText(text: string, file: string, registry: readonly AnyProbe[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function loadConfigText(text: string, file: string, registry: readonly AnyProbe[], env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): LoadedConfig {
   const dir = path.dirname(path.resolve(file));
   const raw = parseYamlText(file, text, 'config file', MAX_CONFIG_BYTES);
   const parsed = VigilConfig.safeParse(raw);
@@ -108,28 +126,32 @@ export function loadConfigText(text: string, file: string, registry: readonly An
       problems.push(`${file}: tls[${i}].caFile: cannot read ${target.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   });
-  const secret = (keyPath: string, ref: SecretRef | undefined, required: boolean): string | undefined => {
-    if (!ref) return undefined;
+  const lenient = options.secrets === 'check';
+  const uses = (kind: SecretUse) => options.secrets === undefined || options.secrets === 'check' || options.secrets.includes(kind);
+  const secret = (keyPath: string, ref: SecretRef | undefined, required: boolean, kind: SecretUse): string | undefined => {
+    // A secret the command does not use is not read: it need not be set where the command runs.
+    if (!ref || !uses(kind)) return undefined;
+    const missing = lenient ? warnings : problems;
     try {
       const value = readSecret(ref, env);
       if (value !== undefined && 'file' in ref) {
         const warning = secretFileModeWarning(ref.file);
         if (warning) warnings.push(`${file}: ${keyPath}: ${warning}`);
       }
-      if (value === undefined && required && 'env' in ref) problems.push(`${file}: ${keyPath}: environment variable ${ref.env} is not set`);
+      if (value === undefined && required && 'env' in ref) missing.push(`${file}: ${keyPath}: environment variable ${ref.env} is not set${lenient ? ' (the commands that use it refuse to run without it)' : ''}`);
       return value;
     } catch (err) {
-      if (err instanceof SecretUnavailableError) problems.push(`${file}: ${keyPath}: ${err.message}`);
+      if (err instanceof SecretUnavailableError) missing.push(`${file}: ${keyPath}: ${err.message}`);
       else throw err;
       return undefined;
     }
   };
   // An unset admin-token variable falls back to a generated token (see daemon.ts); a Redis password that is named must exist.
   const secrets = {
-    adminToken: secret('http.admin.token', config.http.admin.token, false),
-    redisPassword: secret('redis.password', config.redis.password, true),
-    smtpUrl: secret('email.smtp', config.email?.smtp, true),
-    signingKey: secret('archive.signingKey', config.archive.signingKey, true),
+    adminToken: secret('http.admin.token', config.http.admin.token, false, 'admin'),
+    redisPassword: secret('redis.password', config.redis.password, true, 'redis'),
+    smtpUrl: secret('email.smtp', config.email?.smtp, true, 'smtp'),
+    signingKey: secret('archive.signingKey', config.archive.signingKey, true, 'signing'),
   };
   if (secrets.smtpUrl !== undefined) {
     const smtpProblem = smtpUrlProblem(secrets.smtpUrl);
@@ -147,12 +169,12 @@ export function loadConfigText(text: string, file: string, registry: readonly An
   }
   // GitHub credentials are read by the probes when they run (never stored); check now that they exist.
   config.github.forEach((t, i) => {
-    if ('token' in t.auth) secret(`github[${i}].auth.token`, t.auth.token, true);
-    else secret(`github[${i}].auth.app.privateKey`, t.auth.app.privateKey, true);
+    if ('token' in t.auth) secret(`github[${i}].auth.token`, t.auth.token, true, 'probes');
+    else secret(`github[${i}].auth.app.privateKey`, t.auth.app.privateKey, true, 'probes');
   });
-  config.aws.forEach((t, i) => secret(`aws[${i}].externalId`, t.externalId, true));
-  config.backups.forEach((b, i) => backupSecrets(b).forEach(([key, ref]) => secret(`backups[${i}].${key}`, ref, true)));
-  config.iac.forEach((w, i) => w.env.forEach((e, j) => typeof e !== 'string' && secret(`iac[${i}].env[${j}].from`, e.from, true)));
+  config.aws.forEach((t, i) => secret(`aws[${i}].externalId`, t.externalId, true, 'probes'));
+  config.backups.forEach((b, i) => backupSecrets(b).forEach(([key, ref]) => secret(`backups[${i}].${key}`, ref, true, 'probes')));
+  config.iac.forEach((w, i) => w.env.forEach((e, j) => typeof e !== 'string' && secret(`iac[${i}].env[${j}].from`, e.from, true, 'probes')));
   if (secrets.signingKey) {
     try {
       const key = createPrivateKey(secrets.signingKey);
@@ -211,6 +233,7 @@ export function loadConfigText(text: string, file: string, registry: readonly An
     if (err instanceof ConfigError) problems.push(...err.problems);
     else throw err;
   }
+  if (catalog) problems.push(...exceptionProblems(file, config.exceptions, catalog, config.timezone, new Date()));
   if (problems.length > 0 || !catalog) throw new ConfigError(problems);
   return { file, dir, config, catalog, probes, secrets, archiveDir, warnings };
 }

@@ -48,9 +48,13 @@ const HostPort = z.string().transform((value, ctx) => {
   return { host: (m[1] ?? m[2]) as string, port };
 });
 
-/** `host:port`, with IPv6 literals bracketed. */
-function endpointName(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+/**
+ * `host:port`, with IPv6 literals bracketed; `servername@host:port` when a servername other than
+ * the host is sent (issue 13: two virtual hosts on one address are two resources, two series).
+ */
+function endpointName(host: string, port: number, servername?: string): string {
+  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return servername !== undefined && servername.toLowerCase() !== host.toLowerCase() ? `${servername}@${address}` : address;
 }
 
 /** A TLS endpoint: `host`, `host:port`, `[v6]:port`, or an object. Port defaults to 443. */
@@ -65,7 +69,7 @@ export const TlsEndpoint = z
     }),
   ])
   .transform((value, ctx) => {
-    if (typeof value !== 'string') return { ...value, name: endpointName(value.host, value.port) };
+    if (typeof value !== 'string') return { ...value, name: endpointName(value.host, value.port, value.servername) };
     const m = /^(?:\[([^\]]+)\]|([^:/\s]+))(?::(\d+))?$/.exec(value);
     const port = m?.[3] === undefined ? 443 : Number(m[3]);
     if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
@@ -80,7 +84,21 @@ export type TlsEndpoint = z.output<typeof TlsEndpoint>;
 /** A target of the TLS probe: a named list of endpoints. */
 export const TlsTarget = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'expected a name of letters, digits, ".", "_" or "-"'),
-  endpoints: z.array(TlsEndpoint).min(1, 'list at least one endpoint'),
+  endpoints: z
+    .array(TlsEndpoint)
+    .min(1, 'list at least one endpoint')
+    .superRefine((endpoints, ctx) => {
+      // Same host, port and servername (the servername defaults to the host): one resource twice.
+      const seen = new Map<string, number>();
+      endpoints.forEach((e, i) => {
+        // zod still runs this when an entry failed (its value is then not an endpoint): skip it.
+        if (typeof (e as { name?: unknown } | undefined)?.name !== 'string') return;
+        const key = e.name.toLowerCase();
+        const first = seen.get(key);
+        if (first === undefined) seen.set(key, i);
+        else ctx.addIssue({ code: 'custom', path: [i], message: `duplicate endpoint "${e.name}" (same host, port and servername as endpoints[${first}]): remove one` });
+      });
+    }),
   /** PEM file of extra trusted roots, added to the system roots (relative to the config file). */
   caFile: z.string().min(1).optional(),
 });
@@ -393,7 +411,62 @@ function uniqueTargetNames(targets: ReadonlyArray<{ name: string }>, ctx: z.core
   });
 }
 
+/** A #rrggbb colour of the trust page (`trust.colors.*`). */
+const TrustColour = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'expected a colour as #rrggbb, e.g. #0b4fa8');
+
+/** An absolute https:// URL without credentials (`trust.logoUrl`, `trust.securityUrl`). */
+const TrustHttpsUrl = z.string().refine((u) => {
+  try {
+    const url = new URL(u);
+    // A host name or IP literal only: WHATWG URL lets ; ' $ , through in a host, and logoUrl's origin goes into the page's CSP.
+    return url.protocol === 'https:' && url.username === '' && url.password === '' && /^([a-z0-9_-]+\.)*[a-z0-9_-]+\.?$|^\[[0-9a-f:.]+\]$/.test(url.hostname);
+  } catch {
+    return false;
+  }
+}, 'expected an https:// URL such as https://example.com/security');
+
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/**
+ * A risk acceptance (issue 15): a failing finding of `control` (from `probe`, or any of its
+ * probes) on a resource matching `resource` does not redden the control until `expires`, but is
+ * listed as excepted in the API, the snapshot and the email. `expires` (the last day it holds, in
+ * `timezone`) is required and at most 365 days after the day the config is loaded (checked in
+ * load.ts, with the catalog).
+ */
+export const RiskException = z.strictObject({
+  /** Catalog control id. */
+  control: z.string().min(1),
+  /** Probe id; default: any probe of the control. */
+  probe: z.string().min(1).optional(),
+  /** Resource name or glob: `*` matches any run of characters (also `/`), `?` one character. */
+  resource: z.string().min(1).max(500),
+  /** Why the risk is accepted (shown to the security officer and auditors, never in public). */
+  reason: z.string().min(1).max(1000),
+  /** Who accepted it (a name or an email address). */
+  approvedBy: z.string().min(1).max(200),
+  /** Link to the ticket or record of the decision. */
+  ticket: z
+    .string()
+    .max(2000)
+    .refine((u) => {
+      try {
+        return ['https:', 'http:'].includes(new URL(u).protocol);
+      } catch {
+        return false;
+      }
+    }, 'expected an http(s) URL of the ticket')
+    .optional(),
+  /** Last day (YYYY-MM-DD, in `timezone`) the exception holds; from the day after, the finding counts again. */
+  expires: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date YYYY-MM-DD')
+    .refine((d) => {
+      const t = Date.parse(`${d}T00:00:00Z`);
+      return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === d;
+    }, 'not a calendar date'),
+});
+export type RiskException = z.infer<typeof RiskException>;
 
 /** The whole vigil.yaml. Unknown keys are errors. */
 export const VigilConfig = z.strictObject({
@@ -514,7 +587,26 @@ export const VigilConfig = z.strictObject({
       organization: z.string().min(1).default('Our organisation'),
       /** Cache-Control max-age of the feed, seconds. */
       maxAgeSeconds: z.number().int().min(0).default(300),
+      /** Heading and <title> of the /trust page. Default: the organization. */
+      title: z.string().min(1).max(200).optional(),
+      /** Logo shown on the page, an https:// URL (the page's CSP allows images from its origin only). */
+      logoUrl: TrustHttpsUrl.optional(),
+      /** Logo as a local PNG or SVG file (relative to the config file, at most 256 KiB), inlined as a data: URI. */
+      logoFile: z.string().min(1).optional(),
+      /** Page colours, each #rrggbb (never raw CSS). */
+      colors: z
+        .strictObject({
+          accent: TrustColour.optional(),
+          background: TrustColour.optional(),
+          text: TrustColour.optional(),
+        })
+        .optional(),
+      /** A plain-text paragraph under the heading (HTML is shown as text). */
+      intro: z.string().min(1).max(2000).optional(),
+      /** https:// link to the organisation's security page. */
+      securityUrl: TrustHttpsUrl.optional(),
     })
+    .refine((t) => t.logoUrl === undefined || t.logoFile === undefined, { message: 'give logoUrl or logoFile, not both', path: ['logoFile'] })
     .default({ minGreenDays: 30, organization: 'Our organisation', maxAgeSeconds: 300 }),
   /** When the previous calendar day is closed and its snapshot built (local time in `timezone`). */
   dayClose: z
@@ -522,6 +614,20 @@ export const VigilConfig = z.strictObject({
       at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM, e.g. 00:10').default('00:10'),
     })
     .default({ at: '00:10' }),
+  /** How closed days are judged. */
+  days: z
+    .strictObject({
+      /**
+       * Share of a target's scheduled slots that must be measured for its day to be green (0 < x ≤ 1).
+       * Below it the day is unknown, with the coverage in the reason. Default 0.9.
+       */
+      minCoverage: z
+        .number()
+        .gt(0, 'must be more than 0 and at most 1 (a share of the scheduled runs, e.g. 0.9)')
+        .max(1, 'must be more than 0 and at most 1 (a share of the scheduled runs, e.g. 0.9)')
+        .default(0.9),
+    })
+    .default({ minCoverage: 0.9 }),
   /** The evidence archive: one hash-chained JSON file per closed day. */
   archive: z
     .strictObject({
@@ -544,7 +650,7 @@ export const VigilConfig = z.strictObject({
       allowPlaintext: z.boolean().default(false),
     })
     .optional(),
-  /** Targets of the GitHub probes (github-branch-protection, github-org-2fa). */
+  /** Targets of the GitHub probes (github-branch-protection, github-org-2fa, github-change-review, github-workflow-runs…). */
   github: z
     .array(GithubTarget)
     .default([])
@@ -571,5 +677,7 @@ export const VigilConfig = z.strictObject({
     .superRefine(uniqueTargetNames),
   /** Per-probe settings, keyed by probe id. */
   probes: z.record(z.string(), ProbeSettings).default({}),
+  /** Risk acceptances: failing findings that do not redden their control until they expire, never hidden. */
+  exceptions: z.array(RiskException).max(10_000).default([]),
 });
 export type VigilConfig = z.output<typeof VigilConfig>;

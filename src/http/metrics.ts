@@ -13,6 +13,8 @@ export const METRIC = {
   controlStatus: 'vigil_control_status',
   probeRunsTotal: 'vigil_probe_runs_total',
   probeDurationSeconds: 'vigil_probe_duration_seconds',
+  probeLastJudgedTimestampSeconds: 'vigil_probe_last_judged_timestamp_seconds',
+  /** Deprecated alias of {@link METRIC.probeLastJudgedTimestampSeconds} (same value), kept for one release. */
   probeLastSuccessTimestampSeconds: 'vigil_probe_last_success_timestamp_seconds',
   sourceFreshnessSeconds: 'vigil_source_freshness_seconds',
   queueJobs: 'vigil_queue_jobs',
@@ -23,6 +25,7 @@ export const METRIC = {
   snapshotLastPublishedTimestampSeconds: 'vigil_snapshot_last_published_timestamp_seconds',
   emailSentTotal: 'vigil_email_sent_total',
   snapshotIntegrityFailuresTotal: 'vigil_snapshot_integrity_failures_total',
+  dayCloseFailuresTotal: 'vigil_day_close_failures_total',
   ready: 'vigil_ready',
   controlOnFeed: 'vigil_control_on_feed',
 } as const;
@@ -33,7 +36,7 @@ export interface MetricsSource {
   posture(): Promise<{ controls: ControlState[]; latest: ReadonlyMap<string, ProbeResult> }>;
   /** Run counts by `probe|outcome`. */
   runCounts(): Promise<ReadonlyMap<string, number>>;
-  /** Unix seconds of the last run without error, by `probe|target`. */
+  /** Unix seconds of the last run that judged every resource (no error, nothing unknown), by `probe|target`. */
   lastSuccess(): Promise<ReadonlyMap<string, number>>;
   /** Job counts by queue and state. */
   queueCounts(): Promise<Array<{ queue: string; counts: Record<string, number> }>>;
@@ -65,6 +68,11 @@ export class VigilMetrics {
    * reset it there); Prometheus sums the replicas, and `increase()` absorbs restarts.
    */
   readonly integrityFailures: Counter<'source'>;
+  /**
+   * Attempts to close a due day that failed (archive directory not writable, Redis lost, a stored
+   * snapshot refused…), counted by this process like {@link integrityFailures}.
+   */
+  readonly dayCloseFailures: Counter;
 
   constructor(given: MetricsSource, probes: readonly AnyProbe[]) {
     const registry = this.registry;
@@ -116,19 +124,26 @@ export class VigilMetrics {
       registers: [registry],
     });
 
-    new Gauge({
-      name: METRIC.probeLastSuccessTimestampSeconds,
-      help: 'When a run of this probe on this target last finished without error.',
-      labelNames: ['probe', 'target'],
-      registers: [registry],
-      async collect() {
-        this.reset();
-        for (const [key, ts] of await source.lastSuccess()) {
-          const [probe = '', target = ''] = key.split('|');
-          this.set({ probe, target }, ts);
-        }
-      },
-    });
+    // "Judged", not "succeeded": a run counts when it ended without error and left no resource unknown
+    // (a red verdict is a judged run). The old name stays one release as an alias with the same value.
+    for (const [name, help] of [
+      [METRIC.probeLastJudgedTimestampSeconds, 'When a run of this probe on this target last judged every resource (no error, nothing unknown; pass or fail).'],
+      [METRIC.probeLastSuccessTimestampSeconds, `DEPRECATED, removed in the next release: use ${METRIC.probeLastJudgedTimestampSeconds} (same value).`],
+    ] as const) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['probe', 'target'],
+        registers: [registry],
+        async collect() {
+          this.reset();
+          for (const [key, ts] of await source.lastSuccess()) {
+            const [probe = '', target = ''] = key.split('|');
+            this.set({ probe, target }, ts);
+          }
+        },
+      });
+    }
 
     new Gauge({
       name: METRIC.sourceFreshnessSeconds,
@@ -213,16 +228,24 @@ export class VigilMetrics {
       },
     });
 
-    new Gauge({
+    // prom-client exports 0 for a label-less gauge that was never set, and 0 is "published in 1970":
+    // VigilSnapshotOverdue would page on every fresh install. Before the first snapshot: no sample.
+    let publishedAt: number | undefined;
+    const snapshotAge = new Gauge({
       name: METRIC.snapshotLastPublishedTimestampSeconds,
-      help: 'When the last daily snapshot was published.',
+      help: 'When the last daily snapshot was published (after vigil rebuild: when the newest restored day became closable). No sample before the first snapshot.',
       registers: [registry],
       async collect() {
         this.reset();
-        const at = await source.snapshotPublishedAt();
-        if (at !== undefined) this.set(at);
+        publishedAt = await source.snapshotPublishedAt();
+        if (publishedAt !== undefined) this.set(publishedAt);
       },
     });
+    const collectSnapshotAge = snapshotAge.get.bind(snapshotAge);
+    snapshotAge.get = async () => {
+      const metric = await collectSnapshotAge();
+      return publishedAt === undefined ? { ...metric, values: [] } : metric;
+    };
 
     new Counter({
       name: METRIC.emailSentTotal,
@@ -247,9 +270,16 @@ export class VigilMetrics {
     });
     for (const source of ['redis', 'archive']) this.integrityFailures.inc({ source }, 0);
 
+    this.dayCloseFailures = new Counter({
+      name: METRIC.dayCloseFailuresTotal,
+      help: 'Attempts to close a due day that failed (nothing published; retried every minute), counted by this process. GET /readyz names the day and the reason.',
+      registers: [registry],
+    });
+    this.dayCloseFailures.inc(0);
+
     new Gauge({
       name: METRIC.ready,
-      help: '1 when this replica is ready (GET /readyz answers 200: Redis answers PING, probe worker and recorder running), else 0.',
+      help: '1 when this replica is ready (GET /readyz answers 200: Redis answers PING, probe worker and recorder running, the last day close did not fail, dataDir and archive.dir writable), else 0.',
       registers: [registry],
       async collect() {
         if (!given.readiness) return;
@@ -284,6 +314,11 @@ export class VigilMetrics {
   /** Counts one stored snapshot that failed its integrity check. */
   countIntegrityFailure(source: 'redis' | 'archive'): void {
     this.integrityFailures.inc({ source });
+  }
+
+  /** Counts one failed attempt to close a due day. */
+  countDayCloseFailure(): void {
+    this.dayCloseFailures.inc();
   }
 
   /** Records one run this process executed. */

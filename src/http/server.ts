@@ -18,8 +18,11 @@ export interface RequestTarget {
   rest: string;
 }
 
-/** A route handler: writes the response itself. */
-export type Handler = (req: IncomingMessage, res: ServerResponse, target: RequestTarget) => Promise<void>;
+/**
+ * A route handler: writes the response itself. Only GET and HEAD reach it, and OPTIONS too when
+ * it sets `options: true` (a CORS preflight it answers itself); other methods get 405.
+ */
+export type Handler = ((req: IncomingMessage, res: ServerResponse, target: RequestTarget) => Promise<void>) & { options?: boolean };
 
 /** A started listener. */
 export interface Listener {
@@ -194,9 +197,10 @@ export function hostAllowed(header: string, allowed: readonly string[]): boolean
 /**
  * Starts a listener with an exact-path routing table and the limits above. Refused before any
  * route runs: a Host off the allow-list (421, none at all 400), a request-target that is not
- * plain origin-form (400). Unknown paths are 404, methods other than GET/HEAD 405, a request
- * with a body 413 (the body is never read: the connection closes after the answer). A handler
- * that throws or rejects answers 500 without leaking the error.
+ * plain origin-form (400). Unknown paths are 404, methods other than GET/HEAD 405 (OPTIONS
+ * reaches a handler that sets `options`), a request with a body 413 (the body is never read:
+ * the connection closes after the answer). A handler that throws or rejects answers 500 without
+ * leaking the error.
  */
 export async function listen(name: string, at: Listen, routes: Record<string, Handler>, log: Logger, opts: ListenOptions = {}): Promise<Listener> {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
@@ -222,7 +226,9 @@ export async function listen(name: string, at: Listen, routes: Record<string, Ha
     if (typeof target === 'string') return sendJson(res, 400, { error: `bad request-target: ${target}` });
     const route = findRoute(routes, target.pathname);
     if (!route) return sendJson(res, 404, { error: 'not found' });
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
+    const withOptions = route.handler.options === true;
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !(withOptions && req.method === 'OPTIONS'))
+      return sendJson(res, 405, { error: 'method not allowed' }, { allow: withOptions ? 'GET, HEAD, OPTIONS' : 'GET, HEAD' });
     if (hasBody) return sendJson(res, 413, { error: 'request bodies are not accepted' });
     if (route.prefix !== undefined) target.rest = decodeURIComponent(target.pathname.slice(route.prefix.length)); // parseTarget checked it decodes
     route.handler(req, res, target).catch((err: unknown) => fail(err, req, res));

@@ -13,13 +13,14 @@
  * EHLO reply, never receives the password or the snapshot in clear text. Only
  * `email.allowPlaintext: true` allows a plaintext session (STARTTLS is still used when offered).
  */
-import { createTransport, type NodemailerError } from 'nodemailer';
+import { createTransport, type NodemailerError, type Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import { renderHtml, renderText, subjectLine } from '../posture/render.js';
 import type { Snapshot } from '../posture/snapshot-types.js';
 import { TransientError } from '../probe/errors.js';
 import { registerSecret, scrub } from '../secrets.js';
 import { smtpUrlProblem } from './smtp-url.js';
+import { snapshotAttachment } from './email-attachment.js';
 
 export { smtpUrlProblem };
 
@@ -115,7 +116,7 @@ function reply(text: string): string {
  * Turns whatever nodemailer threw into a {@link TransientError} or a {@link PermanentEmailError}.
  * `server` is `host:port` (no credentials), `date` the snapshot's day.
  */
-export function classifySmtpError(err: unknown, server: string, date: string): TransientError | PermanentEmailError {
+export function classifySmtpError(err: unknown, server: string, date: string, what = `the ${date} snapshot email`): TransientError | PermanentEmailError {
   if (err instanceof TransientError || err instanceof PermanentEmailError) return err;
   const e = (err ?? {}) as NodemailerError;
   const code = typeof e.code === 'string' ? e.code : undefined;
@@ -129,10 +130,9 @@ export function classifySmtpError(err: unknown, server: string, date: string): T
     typeof e.response === 'string' ? `"${reply(e.response)}"` : undefined,
   ].filter((f): f is string => f !== undefined);
   const detail = scrub(facts.length > 0 ? facts.join(', ') : 'no error code');
-  const transient = (what: string) =>
-    new TransientError(scrub(`Could not deliver the ${date} snapshot email via ${server}: ${what} (${detail}); it will be retried`), { cause: err });
-  const permanent = (what: string, next: string) =>
-    new PermanentEmailError(scrub(`The ${date} snapshot email cannot be delivered via ${server}: ${what} (${detail}); ${next}`), {
+  const transient = (why: string) => new TransientError(scrub(`Could not deliver ${what} via ${server}: ${why} (${detail}); it will be retried`), { cause: err });
+  const permanent = (why: string, next: string) =>
+    new PermanentEmailError(scrub(`${what.charAt(0).toUpperCase()}${what.slice(1)} cannot be delivered via ${server}: ${why} (${detail}); ${next}`), {
       cause: err,
       ...(responseCode === undefined ? {} : { responseCode }),
     });
@@ -171,10 +171,10 @@ function decodeComponent(text: string): string {
 }
 
 /**
- * Creates the daily-email sender. One connection per send (no pool): a daily message does not
- * justify a connection held open all day, and every attempt starts from a clean session.
+ * The SMTP transport of `opts` with vigil's TLS rules (see the module comment), and `host:port`
+ * for messages. Shared by the daily mailer and {@link sendTestMessage}.
  */
-export function createMailer(opts: MailerOptions): Mailer {
+function smtpTransport(opts: MailerOptions): { transport: Transporter<SMTPTransport.SentMessageInfo>; server: string } {
   const problem = smtpUrlProblem(opts.smtpUrl);
   if (problem !== undefined) throw new Error(`email.smtp ${problem}`);
   const url = new URL(opts.smtpUrl);
@@ -207,7 +207,57 @@ export function createMailer(opts: MailerOptions): Mailer {
     disableFileAccess: true,
     disableUrlAccess: true,
   };
-  const transport = createTransport(options);
+  return { transport: createTransport(options), server };
+}
+
+/** A message that is not a day's snapshot (`vigil email test`). */
+export interface TestMessage {
+  subject: string;
+  text: string;
+  html?: string;
+}
+
+/**
+ * Sends one message through the configured SMTP server, with the same transport and TLS rules as
+ * the daily email, to `opts.to`. Throws {@link TransientError} or {@link PermanentEmailError}, as
+ * {@link Mailer.send} does, with the server's reason.
+ */
+export async function sendTestMessage(opts: MailerOptions, message: TestMessage, messageId: string): Promise<SendResult> {
+  const { transport, server } = smtpTransport(opts);
+  const what = 'the test message';
+  try {
+    let info: { accepted: unknown[]; rejected: unknown[] };
+    try {
+      info = await transport.sendMail({
+        from: opts.from,
+        to: opts.to,
+        subject: message.subject,
+        text: message.text,
+        ...(message.html === undefined ? {} : { html: message.html }),
+        messageId,
+        headers: { 'Auto-Submitted': 'auto-generated', 'X-Vigil-Test': 'yes' },
+      });
+    } catch (err) {
+      throw classifySmtpError(err, server, '', what);
+    }
+    const accepted = addressesOf(info.accepted);
+    if (accepted.length === 0) throw new PermanentEmailError(scrub(`The test message cannot be delivered via ${server}: the server accepted no recipient; check the addresses in email.to`));
+    return { messageId, accepted, rejected: addressesOf(info.rejected) };
+  } finally {
+    transport.close();
+  }
+}
+
+function addressesOf(list: unknown[]): string[] {
+  return list.map((a) => (typeof a === 'string' ? a : String((a as { address?: unknown }).address)));
+}
+
+/**
+ * Creates the daily-email sender. One connection per send (no pool): a daily message does not
+ * justify a connection held open all day, and every attempt starts from a clean session.
+ */
+export function createMailer(opts: MailerOptions): Mailer {
+  const { transport, server } = smtpTransport(opts);
 
   return {
     async send(snapshot, archivedJson) {
@@ -236,15 +286,8 @@ export function createMailer(opts: MailerOptions): Mailer {
             // RFC 3834: machine-generated, so out-of-office replies stay away.
             'Auto-Submitted': 'auto-generated',
           },
-          attachments: [
-            {
-              filename: snapshotAttachmentName(snapshot.date),
-              content: Buffer.from(archivedJson, 'utf8'),
-              contentType: 'application/json',
-              // base64 keeps the bytes exact whatever the line lengths; no 8bit or QP rewrapping.
-              contentTransferEncoding: 'base64',
-            },
-          ],
+          // The archived bytes, gzip-compressed when the day file is large (a big org's population).
+          attachments: [snapshotAttachment(snapshot.date, archivedJson)],
         });
       } catch (err) {
         throw classifySmtpError(err, server, snapshot.date);

@@ -20,10 +20,25 @@ export const TrustFeedControl = z.strictObject({
   consecutiveGreenDays: z.number().int().min(FEED_FLOOR_DAYS),
   /** Newest measurement on the snapshot's day (ISO timestamp). */
   lastMeasuredAt: z.string(),
-  /** How often the whole control is re-measured, in words ("every 15 minutes", "daily"). */
+  /**
+   * How often the whole control was measured on the snapshot's day, in words ("measured 24 times a
+   * day"), from the runs the snapshot recorded; from a snapshot older than that, the schedule,
+   * said as such ("scheduled hourly").
+   */
   cadence: z.string(),
   /** SHA-256 of the daily snapshot this entry comes from. */
   snapshotHash: Sha256Hex,
+  /**
+   * Present (true) only when the evidence level was L4 or more (the latest restore drill, within
+   * its required interval, succeeded in isolation) on every day of the current green streak —
+   * not that a restore ran every day; absent otherwise.
+   */
+  restoreTested: z.literal(true).optional(),
+  /**
+   * Failing resources held by an accepted risk (config `exceptions:`) on the snapshot's day: the
+   * control is green with this many exceptions. A count only, never which resources. Absent when none.
+   */
+  exceptions: z.number().int().min(1).optional(),
 });
 export type TrustFeedControl = z.infer<typeof TrustFeedControl>;
 
@@ -83,7 +98,7 @@ function feedEntry(c: SnapshotControl, snapshot: Snapshot, minGreenDays: number)
   if (!Number.isInteger(c.streak) || c.streak < minGreenDays) return undefined;
   if (c.greenSince === null || c.greenSince !== addDays(snapshot.date, -(c.streak - 1))) return undefined;
   if (c.lastMeasuredAt === null) return undefined;
-  const cadence = controlCadence(c.cadence.map((p) => p.intervalSeconds));
+  const cadence = feedCadence(c.cadence);
   if (cadence === undefined) return undefined;
   return {
     id: c.id,
@@ -95,7 +110,46 @@ function feedEntry(c: SnapshotControl, snapshot: Snapshot, minGreenDays: number)
     lastMeasuredAt: c.lastMeasuredAt,
     cadence,
     snapshotHash: snapshot.hash,
+    ...(restoreTested(c) && { restoreTested: true as const }),
+    ...(Array.isArray(c.exceptions) && c.exceptions.length > 0 && { exceptions: c.exceptions.length }),
   };
+}
+
+/**
+ * "Restore-tested" only when L4+ held for the whole streak (issue 11): today at L4 or more and the
+ * run of such days at least as long as the green streak. A snapshot without levels never says so.
+ */
+export function restoreTested(c: Pick<SnapshotControl, 'streak' | 'evidenceLevel' | 'restoreTestedDays'>): boolean {
+  return (
+    typeof c.evidenceLevel === 'number' &&
+    c.evidenceLevel >= 4 &&
+    typeof c.restoreTestedDays === 'number' &&
+    Number.isInteger(c.restoreTestedDays) &&
+    c.streak > 0 &&
+    c.restoreTestedDays >= c.streak
+  );
+}
+
+/**
+ * The cadence a feed entry states: what the snapshot measured (the least-measured probe × target
+ * of the control, {@link measuredCadence}) when every entry records it; otherwise — snapshots from
+ * before measured cadence — the slowest schedule, prefixed "scheduled" so it never reads as a
+ * measurement. Undefined when nothing can be stated.
+ */
+export function feedCadence(entries: SnapshotControl['cadence']): string | undefined {
+  if (entries.length === 0) return undefined;
+  const measured = entries.map((e) => e.measuredRuns);
+  if (measured.every((n): n is number => n !== undefined)) return measuredCadence(Math.min(...measured));
+  const scheduled = controlCadence(entries.map((p) => p.intervalSeconds));
+  return scheduled === undefined ? undefined : `scheduled ${scheduled}`;
+}
+
+/** Runs measured on a day, in words: "measured once a day", "measured twice a day", "measured 24 times a day". Undefined for none. */
+export function measuredCadence(runs: number): string | undefined {
+  if (!Number.isInteger(runs) || runs < 1) return undefined;
+  if (runs === 1) return 'measured once a day';
+  if (runs === 2) return 'measured twice a day';
+  return `measured ${runs} times a day`;
 }
 
 /**

@@ -8,7 +8,9 @@
  * bidirectional-override characters are replaced, so a resource called `<img onerror=…>` or one
  * with a newline in its name shows up as text and cannot forge a line or a section.
  */
-import type { CoverageEntry, CoverageStatus, DayVerdict, Snapshot, SnapshotControl } from './snapshot-types.js';
+import { formatLocalTime } from './local-time.js';
+import { percent } from './coverage.js';
+import type { CoverageEntry, CoverageStatus, DayVerdict, PopulationResource, Snapshot, SnapshotControl } from './snapshot-types.js';
 
 /** Options shared by the three body renderers. */
 export interface RenderOptions {
@@ -131,6 +133,11 @@ function clean(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '\uFFFD');
 }
 
+/** An instant as people read it: in the snapshot's time zone, e.g. "2026-11-21 14:03 CET". */
+function when(iso: string, s: Pick<Snapshot, 'timezone'>): string {
+  return formatLocalTime(iso, s.timezone);
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTML email. Table layout and inline styles only (mail clients drop <style> and ignore most
 // layout CSS), no script, no images, no external resource of any kind.
@@ -142,7 +149,12 @@ const th = 'text-align:left;padding:6px 8px;border-bottom:2px solid #d0d7de;font
 const td = 'text-align:left;vertical-align:top;padding:6px 8px;border-bottom:1px solid #eaeef2;font-size:13px;color:#24292f;';
 const h2 = `${font}font-size:18px;color:#24292f;margin:28px 0 8px 0;padding:0;`;
 const p = `${font}font-size:14px;color:#24292f;margin:0 0 8px 0;`;
-const codeStyle = "font-family:SFMono-Regular,Consolas,'Liberation Mono',Menlo,monospace;font-size:12px;word-wrap:break-word;overflow-wrap:break-word;";
+// overflow-wrap:anywhere (and word-break:break-word for older engines) lets a long resource name or
+// hash wrap anywhere *and* shrinks the cell's minimum width, so nothing overflows a 390 px phone.
+const codeStyle = "font-family:SFMono-Regular,Consolas,'Liberation Mono',Menlo,monospace;font-size:12px;word-wrap:break-word;overflow-wrap:anywhere;word-break:break-word;";
+/** A cell of a one-column list (controls, failing resources, probe health): reads the same at 390 px and 1200 px. */
+const cell = 'text-align:left;vertical-align:top;padding:8px 8px;border-bottom:1px solid #eaeef2;font-size:13px;color:#24292f;overflow-wrap:anywhere;word-break:break-word;';
+const small = `${font}font-size:12px;color:#57606a;margin:2px 0 0 0;`;
 
 /** Escapes text for HTML element content and double- or single-quoted attribute values. */
 export function escapeHtml(text: string): string {
@@ -174,31 +186,45 @@ function row(cells: string[]): string {
   return `<tr>${cells.map((c) => `<td style="${td}">${c}</td>`).join('')}</tr>`;
 }
 
-function htmlControlRows(c: SnapshotControl, max: number): string {
-  const streak = `${e(days(c.streak))}${c.thirtyDayGreen ? '<br><span style="font-size:12px;color:#1a7f37;">on the trust feed</span>' : ''}`;
-  let out = row([
-    verdictBadge(c.verdict),
-    `<strong>${e(c.title)}</strong><br>${code(c.id)}`,
-    streak,
-    e(c.greenSince ?? '—'),
-    e(c.lastMeasuredAt ?? 'not measured'),
-  ]);
-  if (c.reasons.length === 0 && c.failing.length === 0) return out;
-  let detail = '';
+/** A one-column table: one row per item, so it never needs more width than its longest word. */
+function list(rows: string[]): string {
+  return (
+    `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;width:100%;table-layout:fixed;${font}">` +
+    rows.map((r) => `<tr><td style="${cell}">${r}</td></tr>`).join('') +
+    '</table>'
+  );
+}
+
+/** One control: verdict badge and title, then its streak line, then why it is not green and what fails. */
+function htmlControl(c: SnapshotControl, s: Snapshot, max: number): string {
+  const facts = [
+    `Streak ${e(days(c.streak))}${c.thirtyDayGreen ? ' · <span style="color:#1a7f37;">on the trust feed</span>' : ''}`,
+    `green since ${e(c.greenSince ?? '—')}`,
+    `last measured ${c.lastMeasuredAt === null ? 'not measured' : e(when(c.lastMeasuredAt, s))}`,
+  ];
+  let out =
+    `<p style="${p}margin:0;">${verdictBadge(c.verdict)} <strong>${e(c.title)}</strong> ${code(c.id)}</p>` +
+    `<p style="${small}">${facts.join(' · ')}</p>`;
   if (c.reasons.length > 0) {
-    detail += `<p style="${p}font-size:13px;"><strong>Why not green:</strong> ${c.reasons.map(e).join('; ')}</p>`;
+    out += `<p style="${p}font-size:13px;margin:6px 0 0 0;"><strong>Why not green:</strong> ${c.reasons.map(e).join('; ')}</p>`;
   }
   if (c.failing.length > 0) {
     const shown = c.failing.slice(0, max);
-    detail += table(
-      ['Failing resource', 'Probe / target', 'Remediation'],
-      shown.map((f) => row([code(f.resource), `${e(f.probe)} / ${e(f.target)}`, e(f.message)])),
-    );
+    out +=
+      `<p style="${p}font-size:13px;margin:8px 0 2px 0;"><strong>Failing resources (${c.failing.length})</strong></p>` +
+      `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;width:100%;table-layout:fixed;background-color:#f6f8fa;${font}">` +
+      shown
+        .map(
+          (f) =>
+            `<tr><td style="${cell}border-left:3px solid ${badgeColour.red};">${code(f.resource)}<br><span style="font-size:12px;color:#57606a;">${e(f.probe)} / ${e(f.target)}</span><br>${e(f.message)}</td></tr>`,
+        )
+        .join('') +
+      '</table>';
     if (c.failing.length > shown.length) {
-      detail += `<p style="${p}font-size:13px;">…and ${c.failing.length - shown.length} more failing resources, listed in the attached snapshot JSON.</p>`;
+      out += `<p style="${p}font-size:13px;">…and ${c.failing.length - shown.length} more failing resources, listed in the attached snapshot JSON.</p>`;
     }
   }
-  out += `<tr><td colspan="5" style="padding:4px 8px 12px 24px;border-bottom:1px solid #eaeef2;background-color:#f6f8fa;">${detail}</td></tr>`;
+  for (const line of exceptionLines(c, max)) out += `<p style="${p}font-size:13px;margin:6px 0 0 0;">${line.strong ? `<strong>${e(line.text)}</strong>` : e(line.text)}</p>`;
   return out;
 }
 
@@ -235,29 +261,28 @@ export function renderHtml(s: Snapshot, opts: RenderOptions & { organization: st
 
   const controls =
     `<h2 style="${h2}">Controls (${s.controls.length})</h2>` +
-    (s.controls.length === 0
-      ? `<p style="${p}">No controls in the catalog.</p>`
-      : table(['Verdict', 'Control', 'Streak', 'Green since', 'Last measured'], v.controls.map((c) => htmlControlRows(c, v.max))));
+    (s.controls.length === 0 ? `<p style="${p}">No controls in the catalog.</p>` : list(v.controls.map((c) => htmlControl(c, s, v.max))));
 
   const health =
     `<h2 style="${h2}">Probe health</h2><p style="${p}">${e(v.probeSummary)}</p>` +
     (s.probeHealth.length === 0
       ? ''
-      : table(
-          ['Probe / target', 'Runs', 'Errors', 'Red', 'Unknown', 'Stale', 'Source freshness', 'Last run', 'Last error'],
-          s.probeHealth.map((h) =>
-            row([
-              `${code(h.probe)} / ${e(h.target)}`,
-              e(String(h.runs)),
-              h.errors > 0 ? `<strong style="color:${badgeColour.red};">${h.errors}</strong>` : '0',
-              e(String(h.red)),
-              e(String(h.unknown)),
-              h.stale ? `<strong style="color:${badgeColour.red};">STALE</strong>` : 'no',
-              e(h.sourceFreshness ?? '—'),
-              e(h.lastRunAt ?? 'no run'),
-              h.lastError === null ? '—' : e(h.lastError),
-            ]),
-          ),
+      : list(
+          s.probeHealth.map((h) => {
+            const facts = [
+              `${h.runs} ${plural(h.runs, 'run', 'runs')}${e(scheduledOf(h))}`,
+              h.errors > 0 ? `<strong style="color:${badgeColour.red};">${h.errors} ${plural(h.errors, 'error', 'errors')}</strong>` : '0 errors',
+              `${h.red} red`,
+              `${h.unknown} unknown`,
+              h.stale ? `<strong style="color:${badgeColour.red};">STALE</strong>` : 'not stale',
+              `source freshness ${h.sourceFreshness === null ? '—' : e(when(h.sourceFreshness, s))}`,
+              `last run ${h.lastRunAt === null ? 'no run' : e(when(h.lastRunAt, s))}`,
+            ];
+            return (
+              `${code(h.probe)} / <strong>${e(h.target)}</strong><br><span style="font-size:12px;color:#57606a;">${facts.join(' · ')}</span>` +
+              (h.lastError === null ? '' : `<br><span style="font-size:12px;">Last error: ${e(h.lastError)}</span>`)
+            );
+          }),
         ));
 
   const coverage =
@@ -288,14 +313,96 @@ export function renderHtml(s: Snapshot, opts: RenderOptions & { organization: st
     `<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${e(title)}</title></head>` +
     `<body style="margin:0;padding:0;background-color:#f6f8fa;">` +
     `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;width:100%;background-color:#f6f8fa;"><tr><td align="center" style="padding:16px 8px;">` +
-    `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;width:100%;max-width:900px;background-color:#ffffff;border:1px solid #d0d7de;"><tr><td style="padding:20px 24px;${font}color:#24292f;">` +
+    `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;width:100%;max-width:900px;background-color:#ffffff;border:1px solid #d0d7de;"><tr><td style="padding:16px 16px;${font}color:#24292f;overflow-wrap:break-word;">` +
     headline +
     changes +
     controls +
+    populationHtml(s, v.max) +
     health +
     coverage +
     footer +
     '</td></tr></table></td></tr></table></body></html>\n'
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tested population (issue 13): per probe × target, every resource judged that day. The email
+// (HTML and text) shows counts and the evidence levels; the Markdown and the attached JSON list
+// every resource, passing ones included — a 5,000-repository org would otherwise make the email
+// body several hundred kB (see bench/population.ts).
+
+interface PopulationSummary {
+  probe: string;
+  target: string;
+  judged: number;
+  pass: number;
+  fail: number;
+  unknown: number;
+  notApplicable: number;
+  omitted: number;
+  /** Resources that report an evidence level, in the unit's (sorted) order. */
+  leveled: PopulationResource[];
+  lowest: number | undefined;
+}
+
+function populationSummaries(s: Snapshot): PopulationSummary[] {
+  return (s.population ?? []).map((u) => {
+    const n = (o: PopulationResource['outcome']) => u.resources.filter((r) => r.outcome === o).length;
+    const leveled = u.resources.filter((r) => r.level !== undefined);
+    const lowest = leveled.length === 0 ? undefined : Math.min(...leveled.map((r) => r.level as number));
+    return { probe: u.probe, target: u.target, judged: u.resources.length, pass: n('pass'), fail: n('fail'), unknown: n('unknown'), notApplicable: n('not_applicable'), omitted: u.omitted ?? 0, leveled, lowest };
+  });
+}
+
+/** "5000 judged: 4990 passed · 8 failed · 2 unknown · 0 not applicable", or "… listed: … · not listed: N more …" when a run was cut. */
+function populationCountsLine(u: PopulationSummary): string {
+  const counts = `${u.pass} passed · ${u.fail} failed · ${u.unknown} unknown · ${u.notApplicable} not applicable`;
+  if (u.omitted === 0) return `${u.judged} judged: ${counts}`;
+  return `${u.judged} listed: ${counts} · not listed: ${u.omitted} more that one run judged beyond the per-run cap`;
+}
+
+function levelWord(level: number): string {
+  return `L${level}`;
+}
+
+/** Controls whose probes report evidence levels: "L5 today; L4 or more on 40 consecutive days". */
+function evidenceLines(s: Snapshot): Array<{ c: SnapshotControl; text: string }> {
+  return s.controls
+    .filter((c) => c.evidenceLevel !== undefined)
+    .map((c) => ({
+      c,
+      text: `lowest evidence level ${levelWord(c.evidenceLevel as number)} today${c.restoreTestedDays !== undefined && c.restoreTestedDays > 0 ? `; L4 or more (restore-tested) on ${days(c.restoreTestedDays)} in a row` : ''}`,
+    }));
+}
+
+const populationIntro =
+  'Every resource vigil judged that day, per probe and target, with its worst outcome of the day. Evidence levels (backups): L1 on schedule · L2 protected · L3 content intact · L4 a restore succeeds in isolation · L5 restored data validated; a resource shows the lowest level it had that day.';
+
+function populationHtml(s: Snapshot, max: number): string {
+  if (s.population === undefined) return '';
+  const units = populationSummaries(s);
+  const evidence = evidenceLines(s);
+  let out =
+    `<h2 style="${h2}">Tested population</h2>` +
+    `<p style="${p}">${e(populationIntro)} Every passing resource is listed in the attached snapshot JSON.</p>`;
+  if (evidence.length > 0) out += list(evidence.map(({ c, text }) => `<strong>${e(c.title)}</strong> ${code(c.id)}<br><span style="font-size:12px;color:#57606a;">${e(text)}</span>`));
+  if (units.length === 0) return `${out}<p style="${p}">No probe target was measured that day.</p>`;
+  return (
+    out +
+    list(
+      units.map((u) => {
+        let row = `${code(u.probe)} / <strong>${e(u.target)}</strong><br><span style="font-size:12px;color:#57606a;">${e(populationCountsLine(u))}</span>`;
+        if (u.lowest !== undefined) {
+          const shown = u.leveled.slice(0, max);
+          row +=
+            `<br><span style="font-size:12px;">Evidence level per resource (lowest ${e(levelWord(u.lowest))}): ` +
+            shown.map((r) => `${code(r.resource)} ${e(levelWord(r.level as number))}`).join(' · ') +
+            (u.leveled.length > shown.length ? ` · …and ${u.leveled.length - shown.length} more in the attached snapshot JSON` : '') +
+            '</span>';
+        }
+        return row;
+      }),
+    )
   );
 }
 
@@ -351,22 +458,26 @@ export function renderMarkdown(s: Snapshot, opts: RenderOptions = {}): string {
           `${m(c.title)} ${mdCode(c.id)}`,
           `${days(c.streak)}${c.thirtyDayGreen ? ' (on the trust feed)' : ''}`,
           c.greenSince === null ? '—' : m(c.greenSince),
-          c.lastMeasuredAt === null ? 'not measured' : m(c.lastMeasuredAt),
+          c.lastMeasuredAt === null ? 'not measured' : m(when(c.lastMeasuredAt, s)),
         ]),
       ),
       '',
     );
   }
   for (const c of v.controls) {
-    if (c.reasons.length === 0 && c.failing.length === 0) continue;
+    if (c.reasons.length === 0 && c.failing.length === 0 && exceptionLines(c, v.max).length === 0) continue;
     out.push(`### ${verdictWord[c.verdict]}: ${m(c.title)} ${mdCode(c.id)}`, '');
     if (c.reasons.length > 0) out.push(`Why not green: ${c.reasons.map(m).join('; ')}`, '');
     const shown = c.failing.slice(0, v.max);
     for (const f of shown) out.push(`- ${mdCode(f.resource)} (${mdCode(f.probe)} / ${m(f.target)}): ${m(f.message)}`);
     if (c.failing.length > shown.length) out.push(`- …and ${c.failing.length - shown.length} more failing resources, listed in the snapshot JSON.`);
     if (shown.length > 0) out.push('');
+    const excepted = exceptionLines(c, v.max);
+    for (const line of excepted) out.push(line.strong ? `**${m(line.text)}**` : `- ${m(line.text)}`);
+    if (excepted.length > 0) out.push('');
   }
 
+  out.push(...populationMarkdown(s));
   out.push('## Probe health', '', m(v.probeSummary), '');
   if (s.probeHealth.length > 0) {
     out.push(
@@ -374,13 +485,13 @@ export function renderMarkdown(s: Snapshot, opts: RenderOptions = {}): string {
         ['Probe / target', 'Runs', 'Errors', 'Red', 'Unknown', 'Stale', 'Source freshness', 'Last run', 'Last error'],
         s.probeHealth.map((h) => [
           `${mdCode(h.probe)} / ${m(h.target)}`,
-          String(h.runs),
+          `${h.runs}${scheduledOf(h)}`,
           h.errors > 0 ? `**${h.errors}**` : '0',
           String(h.red),
           String(h.unknown),
           h.stale ? '**STALE**' : 'no',
-          h.sourceFreshness === null ? '—' : m(h.sourceFreshness),
-          h.lastRunAt === null ? 'no run' : m(h.lastRunAt),
+          h.sourceFreshness === null ? '—' : m(when(h.sourceFreshness, s)),
+          h.lastRunAt === null ? 'no run' : m(when(h.lastRunAt, s)),
           h.lastError === null ? '—' : m(h.lastError),
         ]),
       ),
@@ -402,6 +513,44 @@ export function renderMarkdown(s: Snapshot, opts: RenderOptions = {}): string {
   out.push(`${m(signatureLine(s))}  `);
   out.push(`Schema ${mdCode(s.schema)}; \`vigil verify-archive\` re-checks the hash chain offline.`, '');
   return out.join('\n');
+}
+
+const outcomeWord: Record<PopulationResource['outcome'], string> = { pass: 'pass', fail: 'fail', unknown: 'unknown', not_applicable: 'not applicable' };
+
+/** The population in Markdown: counts, levels and every resource (passing ones included). */
+function populationMarkdown(s: Snapshot): string[] {
+  if (s.population === undefined) return [];
+  const out: string[] = ['## Tested population', '', m(populationIntro), ''];
+  for (const { c, text } of evidenceLines(s)) out.push(`- ${m(c.title)} ${mdCode(c.id)}: ${m(text)}`);
+  if (evidenceLines(s).length > 0) out.push('');
+  const units = populationSummaries(s);
+  if (units.length === 0) out.push('No probe target was measured that day.', '');
+  (s.population ?? []).forEach((u, i) => {
+    const sum = units[i] as PopulationSummary;
+    out.push(`### ${mdCode(u.probe)} / ${m(u.target)}`, '', m(populationCountsLine(sum)), '');
+    for (const r of u.resources) {
+      const word = r.outcome === 'pass' ? outcomeWord.pass : `**${outcomeWord[r.outcome]}**`;
+      out.push(`- ${mdCode(r.resource)} ${word}${r.level === undefined ? '' : ` ${levelWord(r.level)}`}${r.message === undefined ? '' : `: ${m(r.message)}`}`);
+    }
+    if (u.resources.length > 0) out.push('');
+  });
+  return out;
+}
+
+/** The population in the plain-text email: counts and levels, like the HTML. */
+function populationText(s: Snapshot, max: number): string[] {
+  if (s.population === undefined) return [];
+  const out: string[] = [populationIntro, 'Every passing resource is listed in the attached snapshot JSON.'];
+  for (const { c, text } of evidenceLines(s)) out.push(`  * ${clean(c.title)} (${clean(c.id)}): ${text}`);
+  const units = populationSummaries(s);
+  if (units.length === 0) out.push('No probe target was measured that day.');
+  for (const u of units) {
+    out.push(`  - ${clean(u.probe)} / ${clean(u.target)}: ${populationCountsLine(u)}`);
+    if (u.lowest === undefined) continue;
+    const shown = u.leveled.slice(0, max);
+    out.push(`      evidence level per resource (lowest ${levelWord(u.lowest)}): ${shown.map((r) => `${clean(r.resource)} ${levelWord(r.level as number)}`).join(', ')}${u.leveled.length > shown.length ? `, …and ${u.leveled.length - shown.length} more in the snapshot JSON` : ''}`);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,21 +581,26 @@ export function renderText(s: Snapshot, opts: RenderOptions = {}): string {
     out.push('');
     out.push(`[${verdictSymbol[c.verdict]} ${verdictWord[c.verdict]}] ${t(c.title)} (${t(c.id)})`);
     out.push(
-      `    streak ${days(c.streak)}${c.thirtyDayGreen ? ', on the trust feed' : ''} · green since ${c.greenSince === null ? '—' : t(c.greenSince)} · last measured ${c.lastMeasuredAt === null ? 'never that day' : t(c.lastMeasuredAt)}`,
+      `    streak ${days(c.streak)}${c.thirtyDayGreen ? ', on the trust feed' : ''} · green since ${c.greenSince === null ? '—' : t(c.greenSince)} · last measured ${c.lastMeasuredAt === null ? 'never that day' : t(when(c.lastMeasuredAt, s))}`,
     );
     if (c.reasons.length > 0) out.push(`    why not green: ${c.reasons.map(t).join('; ')}`);
     const shown = c.failing.slice(0, v.max);
     if (shown.length > 0) out.push(`    failing resources (${c.failing.length}):`);
     for (const f of shown) out.push(`      - ${t(f.resource)} [${t(f.probe)} / ${t(f.target)}]: ${t(f.message)}`);
     if (c.failing.length > shown.length) out.push(`      …and ${c.failing.length - shown.length} more, listed in the snapshot JSON.`);
+    for (const line of exceptionLines(c, v.max)) out.push(`${line.strong ? '    ' : '      - '}${t(line.text)}`);
   }
 
+  if (s.population !== undefined) {
+    heading('Tested population');
+    out.push(...populationText(s, v.max));
+  }
   heading('Probe health');
   out.push(v.probeSummary);
   for (const h of s.probeHealth) {
     out.push(
-      `  - ${t(h.probe)} / ${t(h.target)}: ${h.runs} runs, ${h.errors} errors, ${h.red} red, ${h.unknown} unknown, ${h.stale ? 'STALE' : 'not stale'}, ` +
-        `source freshness ${h.sourceFreshness === null ? '—' : t(h.sourceFreshness)}, last run ${h.lastRunAt === null ? 'none' : t(h.lastRunAt)}` +
+      `  - ${t(h.probe)} / ${t(h.target)}: ${h.runs} runs${scheduledOf(h)}, ${h.errors} errors, ${h.red} red, ${h.unknown} unknown, ${h.stale ? 'STALE' : 'not stale'}, ` +
+        `source freshness ${h.sourceFreshness === null ? '—' : t(when(h.sourceFreshness, s))}, last run ${h.lastRunAt === null ? 'none' : t(when(h.lastRunAt, s))}` +
         (h.lastError === null ? '' : `, last error: ${t(h.lastError)}`),
     );
   }
@@ -465,4 +619,35 @@ export function renderText(s: Snapshot, opts: RenderOptions = {}): string {
   out.push(t(signatureLine(s)));
   out.push(`Schema ${s.schema}; "vigil verify-archive" re-checks the hash chain offline.`);
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * Exceptions (issue 15) of one control, as lines for every rendering: the failing resources an
+ * accepted risk held that day (who accepted it, why, until when, the ticket), then the control's
+ * expired and stale exceptions. Headings are `strong`. Empty when the control has none.
+ */
+function exceptionLines(c: SnapshotControl, max: number): Array<{ text: string; strong: boolean }> {
+  const out: Array<{ text: string; strong: boolean }> = [];
+  const excepted = c.exceptions ?? [];
+  if (excepted.length > 0) {
+    out.push({ text: `Excepted — accepted risks, not counted against the day (${excepted.length})`, strong: true });
+    for (const x of excepted.slice(0, max)) {
+      out.push({ text: `${x.resource} (${x.probe} / ${x.target}): ${x.message} — accepted by ${x.approvedBy} until ${x.expires}: ${x.reason}${x.ticket ? ` (${x.ticket})` : ''}`, strong: false });
+    }
+    if (excepted.length > max) out.push({ text: `…and ${excepted.length - max} more excepted resources, listed in the snapshot JSON.`, strong: false });
+  }
+  const rule = (x: { resource: string; probe?: string | undefined; approvedBy: string; expires: string }) => `${x.resource}${x.probe ? ` (${x.probe})` : ''}, accepted by ${x.approvedBy} until ${x.expires}`;
+  if ((c.expiredExceptions ?? []).length > 0) {
+    out.push({ text: `Expired exceptions (no longer hold; renew or fix): ${(c.expiredExceptions ?? []).map(rule).join('; ')}`, strong: false });
+  }
+  if ((c.staleExceptions ?? []).length > 0) {
+    out.push({ text: `Stale exceptions (match no failing resource; remove them): ${(c.staleExceptions ?? []).map(rule).join('; ')}`, strong: false });
+  }
+  return out;
+}
+
+/** " of 24 scheduled (50 %)": the slot coverage of a probe × target (issue 13); empty for snapshots from before it. */
+function scheduledOf(h: Pick<Snapshot['probeHealth'][number], 'expectedRuns' | 'coverage'>): string {
+  if (h.expectedRuns === undefined) return '';
+  return ` of ${h.expectedRuns} scheduled${h.coverage === undefined ? '' : ` (${percent(h.coverage)})`}`;
 }

@@ -14,6 +14,34 @@ export const FailingResource = z.strictObject({
 });
 export type FailingResource = z.infer<typeof FailingResource>;
 
+/** A configured exception (risk acceptance) as archived: who accepted what, why, until when. */
+export const SnapshotException = z.strictObject({
+  control: z.string(),
+  probe: z.string().optional(),
+  /** Resource name or glob. */
+  resource: z.string(),
+  reason: z.string(),
+  approvedBy: z.string(),
+  ticket: z.string().optional(),
+  /** Last day it holds (YYYY-MM-DD). */
+  expires: z.string(),
+});
+export type SnapshotException = z.infer<typeof SnapshotException>;
+
+/** A failing resource an exception held on the day: it did not redden the control, and is listed here instead of `failing`. */
+export const ExceptedResource = z.strictObject({
+  resource: z.string(),
+  probe: z.string(),
+  target: z.string(),
+  /** The probe's remediation message for the failure. */
+  message: z.string(),
+  reason: z.string(),
+  approvedBy: z.string(),
+  ticket: z.string().optional(),
+  expires: z.string(),
+});
+export type ExceptedResource = z.infer<typeof ExceptedResource>;
+
 /** One control in a daily snapshot. */
 export const SnapshotControl = z.strictObject({
   id: z.string(),
@@ -41,8 +69,34 @@ export const SnapshotControl = z.strictObject({
    * the targets on the probe's schedule, and one with `target` for each target on a schedule of
    * its own (absent in snapshots from before per-target schedules, and when no target has one).
    */
-  cadence: z.array(z.strictObject({ probe: z.string(), target: z.string().optional(), schedule: z.string(), intervalSeconds: z.number() })),
+  cadence: z.array(
+    z.strictObject({
+      probe: z.string(),
+      target: z.string().optional(),
+      schedule: z.string(),
+      intervalSeconds: z.number(),
+      /**
+       * Runs measured that day: the fewest over the targets the entry covers (absent in snapshots
+       * from before measured cadence). The feed states this, not the schedule.
+       */
+      measuredRuns: z.number().int().min(0).optional(),
+    }),
+  ),
   failing: z.array(FailingResource),
+  /**
+   * Evidence ladder level (issue 11: L1 on schedule … L4 restore succeeds, L5 restored data
+   * validated): the lowest `details.level` over the day's resources of its probes that report one.
+   * Absent when none does (and in snapshots from before levels).
+   */
+  evidenceLevel: z.number().min(0).optional(),
+  /** Consecutive days ending this day with `evidenceLevel` ≥ 4; absent when `evidenceLevel` is. */
+  restoreTestedDays: z.number().int().min(0).optional(),
+  /** Failing resources held by an exception that day (green with exceptions); absent when none. */
+  exceptions: z.array(ExceptedResource).optional(),
+  /** The control's exceptions that had expired by the day: they hold nothing any more. Absent when none. */
+  expiredExceptions: z.array(SnapshotException).optional(),
+  /** The control's exceptions that held but matched no failing resource that day: no longer needed. Absent when none. */
+  staleExceptions: z.array(SnapshotException).optional(),
 });
 export type SnapshotControl = z.infer<typeof SnapshotControl>;
 
@@ -60,6 +114,10 @@ export const ProbeHealth = z.strictObject({
   stale: z.boolean(),
   sourceFreshness: z.string().nullable(),
   lastError: z.string().nullable(),
+  /** Firings of the target's schedule within the day in `timezone` (23/25 hourly on DST days); absent in older snapshots. */
+  expectedRuns: z.number().int().min(0).optional(),
+  /** Share of `expectedRuns` measured (distinct slots recorded, capped at 1); absent when none was due, and in older snapshots. */
+  coverage: z.number().min(0).max(1).optional(),
 });
 export type ProbeHealth = z.infer<typeof ProbeHealth>;
 
@@ -78,8 +136,42 @@ export const SnapshotDiff = z.strictObject({
   recoveries: z.array(z.string()),
   reachedThirtyDays: z.array(z.string()),
   leftFeed: z.array(z.string()),
+  /** Exceptions in this snapshot's `exceptions` that the previous one did not list (absent when none). */
+  exceptionsAdded: z.array(SnapshotException).optional(),
+  /** Exceptions the previous snapshot listed that this one does not: removed from the config, or edited (absent when none). */
+  exceptionsRemoved: z.array(SnapshotException).optional(),
 });
 export type SnapshotDiff = z.infer<typeof SnapshotDiff>;
+
+/** A finding's outcome, as kept in the population. */
+export const PopulationOutcome = z.enum(['pass', 'fail', 'unknown', 'not_applicable']);
+export type PopulationOutcome = z.infer<typeof PopulationOutcome>;
+
+/**
+ * One resource judged on the day: its worst outcome over the day's runs (fail > unknown > pass >
+ * not_applicable), the one-line message of that outcome (absent for pass), and the lowest
+ * evidence level (`details.level`) reported for it that day, when the probe reports one.
+ */
+export const PopulationResource = z.strictObject({
+  resource: z.string(),
+  outcome: PopulationOutcome,
+  message: z.string().optional(),
+  level: z.number().optional(),
+});
+export type PopulationResource = z.infer<typeof PopulationResource>;
+
+/**
+ * Every resource one probe × target judged on the day, sorted by resource (code-unit order).
+ * `omitted`: resources judged but not listed (a run beyond the per-run cap; the largest cut of
+ * the day), absent when none was cut.
+ */
+export const PopulationUnit = z.strictObject({
+  probe: z.string(),
+  target: z.string(),
+  resources: z.array(PopulationResource),
+  omitted: z.number().int().min(0).optional(),
+});
+export type PopulationUnit = z.infer<typeof PopulationUnit>;
 
 /** The canonical content of a daily snapshot (what the hash covers). */
 export const SnapshotBody = z.strictObject({
@@ -95,6 +187,13 @@ export const SnapshotBody = z.strictObject({
   probeHealth: z.array(ProbeHealth),
   coverage: z.strictObject({ soc2: z.array(CoverageEntry), iso27001: z.array(CoverageEntry) }),
   diff: SnapshotDiff,
+  /** Every configured exception (sorted by control, probe, resource, expires…), so the archive shows who accepted what; absent when none. */
+  exceptions: z.array(SnapshotException).optional(),
+  /**
+   * The tested population: per probe × target measured that day, every resource judged, with its
+   * worst outcome of the day. Absent in snapshots from before it (their bytes and hashes unchanged).
+   */
+  population: z.array(PopulationUnit).optional(),
 });
 export type SnapshotBody = z.infer<typeof SnapshotBody>;
 

@@ -131,21 +131,21 @@ describe('building a snapshot', () => {
   const weekly = { schedule: '0 3 * * 1', intervalMs: 7 * 86_400_000 };
   const hourly = { schedule: '7 * * * *', intervalMs: 3_600_000 };
   it.each<[string, ProbeCadence, SnapshotControl['cadence']]>([
-    ['no target on its own schedule: the one probe entry, as before (same bytes, same hash)', p1, [{ probe: 'p1', schedule: '*/15 * * * *', intervalSeconds: 900 }]],
+    ['no target on its own schedule: the one probe entry, as before, with the runs measured', p1, [{ probe: 'p1', schedule: '*/15 * * * *', intervalSeconds: 900, measuredRuns: 96 }]],
     [
       'one target on its own: the probe entry for the rest, then that target',
       { ...p1, targetCadence: new Map([['b', weekly]]) },
       [
-        { probe: 'p1', schedule: '*/15 * * * *', intervalSeconds: 900 },
-        { probe: 'p1', target: 'b', schedule: '0 3 * * 1', intervalSeconds: 604_800 },
+        { probe: 'p1', schedule: '*/15 * * * *', intervalSeconds: 900, measuredRuns: 96 },
+        { probe: 'p1', target: 'b', schedule: '0 3 * * 1', intervalSeconds: 604_800, measuredRuns: 96 },
       ],
     ],
     [
       'every target on its own: no entry claims the probe\'s schedule',
       { ...p1, targetCadence: new Map([['b', weekly], ['a', hourly]]) },
       [
-        { probe: 'p1', target: 'a', schedule: '7 * * * *', intervalSeconds: 3_600 },
-        { probe: 'p1', target: 'b', schedule: '0 3 * * 1', intervalSeconds: 604_800 },
+        { probe: 'p1', target: 'a', schedule: '7 * * * *', intervalSeconds: 3_600, measuredRuns: 96 },
+        { probe: 'p1', target: 'b', schedule: '0 3 * * 1', intervalSeconds: 604_800, measuredRuns: 96 },
       ],
     ],
   ])('cadence: %s', (_name, cadence, expected) => {

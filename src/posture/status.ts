@@ -1,5 +1,7 @@
 import type { Control } from '../config/controls.js';
+import type { RiskException } from '../config/schema.js';
 import type { ProbeResult } from '../probe/contract.js';
+import { applyExceptions, exceptionRecord, lapsedReason, sortExceptions, type ExceptedFinding } from './exceptions.js';
 
 /** Status of a control now (DESIGN.md §3). Stale, error and unknown are never green. */
 export type ControlStatus = 'green' | 'red' | 'unknown';
@@ -39,10 +41,23 @@ export interface ControlState {
   /** Newest finishedAt among its results. */
   lastMeasuredAt: string | undefined;
   targets: TargetStatus[];
+  /** Failing findings held by an exception now: they do not redden the control, and are listed here (absent when none). */
+  excepted?: ExceptedFinding[];
+  /** The control's exceptions that have expired: they hold nothing any more (absent when none). */
+  expiredExceptions?: RiskException[];
+  /** The control's exceptions that hold but match no failing finding now (absent when none). */
+  staleExceptions?: RiskException[];
+}
+
+/** The config's exceptions and the calendar day (in `timezone`) they are judged on. */
+export interface ExceptionContext {
+  list: readonly RiskException[];
+  /** Today, YYYY-MM-DD in `timezone`: an exception holds through its `expires` day. */
+  today: string;
 }
 
 /** Judges one probe × target from its newest result. */
-export function targetStatus(probe: string, target: string, intervalMs: number, result: ProbeResult | undefined, now: Date): TargetStatus {
+export function targetStatus(probe: string, target: string, intervalMs: number, result: ProbeResult | undefined, now: Date, excepted: (resource: string) => boolean = () => false): TargetStatus {
   const base = { probe, target, lastMeasuredAt: result?.finishedAt };
   if (!result) return { ...base, status: 'unknown', stale: false, reasons: [`${probe}/${target}: no result yet`] };
   const ageMs = now.getTime() - Date.parse(result.finishedAt);
@@ -53,7 +68,7 @@ export function targetStatus(probe: string, target: string, intervalMs: number, 
     status = 'unknown';
     reasons.push(`${probe}/${target}: run error ${result.error.class}: ${result.error.message}`);
   }
-  const failing = result.findings.filter((f) => f.outcome === 'fail');
+  const failing = result.findings.filter((f) => f.outcome === 'fail' && !excepted(f.resource));
   const unknown = result.findings.filter((f) => f.outcome === 'unknown');
   if (failing.length > 0) {
     status = 'red';
@@ -61,7 +76,9 @@ export function targetStatus(probe: string, target: string, intervalMs: number, 
   }
   if (unknown.length > 0) {
     if (status === 'green') status = 'unknown';
-    reasons.push(`${probe}/${target}: ${unknown.length} could not be judged (${unknown.slice(0, 3).map((f) => f.resource).join(', ')}${unknown.length > 3 ? ', …' : ''})`);
+    // Name the cause, not just the count: the resource and the probe's one-line message.
+    const named = unknown.slice(0, 3).map((f) => (f.message ? `${f.resource} (${f.message.length > 200 ? `${f.message.slice(0, 199)}…` : f.message})` : f.resource));
+    reasons.push(`${probe}/${target}: ${unknown.length} could not be judged: ${named.join('; ')}${unknown.length > 3 ? `; … (${unknown.length - 3} more)` : ''}`);
   }
   if (!result.error && result.findings.length === 0) {
     status = 'unknown';
@@ -80,10 +97,24 @@ export function targetStatus(probe: string, target: string, intervalMs: number, 
  * errored, could not be judged, or stale; green only when every configured target of every probe
  * has a fresh result whose findings all pass or are not applicable.
  */
-export function controlStatus(control: Pick<Control, 'id' | 'probes'>, evidence: readonly ProbeEvidence[], now: Date): ControlState {
+export function controlStatus(control: Pick<Control, 'id' | 'probes'>, evidence: readonly ProbeEvidence[], now: Date, exceptions?: ExceptionContext): ControlState {
   const byProbe = new Map(evidence.map((e) => [e.probe, e]));
   const targets: TargetStatus[] = [];
   const reasons: string[] = [];
+  // Exceptions (issue 15) are applied to the newest failing findings of every target at once, so
+  // "stale" (matches nothing) is judged over the whole control.
+  let applied: ReturnType<typeof applyExceptions> | undefined;
+  const exceptedKeys = new Set<string>();
+  if (exceptions && exceptions.list.some((e) => e.control === control.id)) {
+    const failing = [];
+    for (const probe of control.probes) {
+      const e = byProbe.get(probe);
+      if (!e || !e.enabled) continue;
+      for (const t of e.targets) for (const f of t.result?.findings ?? []) if (f.outcome === 'fail') failing.push({ probe, target: t.target, resource: f.resource, message: f.message });
+    }
+    applied = applyExceptions(control.id, failing, exceptions.list, exceptions.today);
+    for (const x of applied.excepted) exceptedKeys.add(`${x.probe}|${x.target}|${x.resource}`);
+  }
   for (const probe of control.probes) {
     const e = byProbe.get(probe);
     if (!e || !e.enabled) {
@@ -94,16 +125,27 @@ export function controlStatus(control: Pick<Control, 'id' | 'probes'>, evidence:
       reasons.push(`${probe}: no target configured`);
       continue;
     }
-    for (const t of e.targets) targets.push(targetStatus(probe, t.target, t.intervalMs ?? e.intervalMs, t.result, now));
+    for (const t of e.targets) targets.push(targetStatus(probe, t.target, t.intervalMs ?? e.intervalMs, t.result, now, (resource) => exceptedKeys.has(`${probe}|${t.target}|${resource}`)));
   }
   if (control.probes.length === 0) reasons.push('no probe evidences this control');
   for (const t of targets) reasons.push(...t.reasons);
+  if (applied) reasons.push(...applied.lapsed.map(lapsedReason));
   let status: ControlStatus;
   if (targets.some((t) => t.status === 'red')) status = 'red';
   else if (reasons.length > 0) status = 'unknown';
   else status = 'green';
   const measured = targets.map((t) => t.lastMeasuredAt).filter((x): x is string => x !== undefined).sort();
-  return { id: control.id, status, stale: targets.some((t) => t.stale), reasons, lastMeasuredAt: measured.at(-1), targets };
+  return {
+    id: control.id,
+    status,
+    stale: targets.some((t) => t.stale),
+    reasons,
+    lastMeasuredAt: measured.at(-1),
+    targets,
+    ...(applied && applied.excepted.length > 0 && { excepted: applied.excepted }),
+    ...(applied && applied.expired.length > 0 && { expiredExceptions: sortExceptions(applied.expired).map(exceptionRecord) }),
+    ...(applied && applied.stale.length > 0 && { staleExceptions: sortExceptions(applied.stale).map(exceptionRecord) }),
+  };
 }
 
 /** The metric value of a status: 1 green, 0 red, -1 unknown. */

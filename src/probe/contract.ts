@@ -42,7 +42,7 @@ export const ProbeResult = z.strictObject({
 export type ProbeResult = z.infer<typeof ProbeResult>;
 
 /** The data sources probes observe; used for grouping and documentation. */
-export type ProbeSource = 'tls' | 'github' | 'aws' | 'iac' | 'backup';
+export type ProbeSource = 'tls' | 'github' | 'aws' | 'iac' | 'backup' | 'evidence';
 
 /** One configured scope a probe runs against. `spec` is probe-specific and never holds a secret value. */
 export interface ProbeTarget<TSpec> {

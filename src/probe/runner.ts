@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { scrub } from '../secrets.js';
+import { hasSecrets, scrub } from '../secrets.js';
 import { Finding, type AnyProbe, type ProbeResult, type ProbeTarget } from './contract.js';
 import { isTransient, ProbeTimeoutError } from './errors.js';
 
@@ -116,6 +116,8 @@ function errorOutcome(
  * JSON text catches every string at once, JSON-escaped forms included.
  */
 function scrubFindings(findings: Finding[]): Finding[] {
+  // Nothing to remove (a TLS-only run-once has no secret): skip serialising every finding.
+  if (!hasSecrets()) return findings;
   const text = JSON.stringify(findings);
   const clean = scrub(text);
   if (clean === text) return findings;

@@ -649,6 +649,11 @@ export interface ArchiveReport {
 export interface VerifyArchiveOptions {
   /** Ed25519 public key (SPKI PEM). When given, every snapshot must carry a valid signature by it. Default: signatures not checked. */
   publicKeyPem?: string;
+  /**
+   * The `prevHash` the first day file must carry: the hash of the day before it, for a period cut
+   * out of a longer archive (`vigil export`). Default null: the directory holds the whole chain.
+   */
+  firstPrevHash?: string | null;
 }
 
 type Loaded = { ok: true; snapshot: Snapshot } | { ok: false; problem: ArchiveProblem };
@@ -734,7 +739,7 @@ async function verifyChain(dir: string, opts: VerifyArchiveOptions, collect?: Sn
   if (entries.length === 0)
     return { ok: false, ...summary, problem: { date: '', kind: 'removed', detail: `the archive directory ${dir} holds no snapshot` } };
 
-  const dayProblem = await verifyDays(entries, key, fingerprint, collect);
+  const dayProblem = await verifyDays(entries, key, fingerprint, collect, opts.firstPrevHash ?? null);
   const stray = strayFiles(names)[0];
   const strayProblem: ArchiveProblem | undefined = stray && {
     date: stray.key === '' ? stray.name : stray.key,
@@ -756,6 +761,7 @@ async function verifyDays(
   key: KeyObject | undefined,
   fingerprint: string | undefined,
   collect: Snapshot[] | undefined,
+  firstPrevHash: string | null = null,
 ): Promise<ArchiveProblem | undefined> {
   let prev: Snapshot | undefined;
   let current = entries[0] ? await loadDay(entries[0]) : undefined;
@@ -784,7 +790,7 @@ async function verifyDays(
     // Look ahead: when the next day is intact and follows this one, its prevHash says whether
     // this file is the snapshot the chain was built on.
     if (next?.ok && next.snapshot.date === addDays(s.date, 1) && next.snapshot.prevHash !== s.hash) {
-      const before = prev ? prev.hash : null;
+      const before = prev ? prev.hash : firstPrevHash;
       if (next.snapshot.prevHash === before)
         return {
           date: s.date,
@@ -797,12 +803,15 @@ async function verifyDays(
         detail: `${name} is not the snapshot ${next.snapshot.date} was chained to (its hash was recomputed after the fact)`,
       };
     }
-    if (!prev && s.prevHash !== null) {
+    if (!prev && s.prevHash !== firstPrevHash) {
       const missing = addDays(s.date, -1);
       return {
         date: missing,
         kind: 'removed',
-        detail: `the first archived day ${s.date} chains to an earlier snapshot that is not in the archive`,
+        detail:
+          firstPrevHash === null
+            ? `the first archived day ${s.date} chains to an earlier snapshot that is not in the archive`
+            : `the first day ${s.date}'s prevHash is not ${firstPrevHash.slice(0, 12)}…, the hash recorded for ${missing} where the period starts`,
       };
     }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
-import { addDays, daysBetween, dayOf, lastClosableDay } from '../posture/days.js';
+import { addDays, daysBetween, dayOf, lastClosableDay, zonedInstant } from '../posture/days.js';
 import { buildSnapshot, type ProbeCadence } from '../posture/snapshot.js';
 import { Snapshot, snapshotHash } from '../posture/snapshot-types.js';
 import { splitByConfiguration, type ScheduledUnit } from '../probe/units.js';
@@ -72,6 +72,37 @@ export class SnapshotIntegrityError extends Error {
     this.date = details.date;
     this.source = details.source;
     this.reason = details.reason;
+  }
+}
+
+/**
+ * Closing a day failed for a reason other than integrity (an archive directory that cannot be
+ * written, Redis lost mid-close…): nothing was published, and the next attempt retries. The message
+ * names the day and archive.dir — never the temporary file the archive writer was creating.
+ */
+export class DayCloseError extends Error {
+  override name = 'DayCloseError';
+  /** The day that could not be closed. */
+  readonly day: string;
+  /** archive.dir (absolute). */
+  readonly archiveDir: string;
+  /** The errno code of a file-system failure (EACCES, EPERM, ENOSPC, ENOTDIR, EROFS…), when that was the cause. */
+  readonly code: string | undefined;
+  constructor(details: { day: string; archiveDir: string }, options: { cause: unknown }) {
+    const cause = options.cause;
+    const code = typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined;
+    // Only a file-system error has a path (a socket error has an address): it is the one to say the directory for.
+    const fsError = typeof cause === 'object' && cause !== null && 'path' in cause && typeof cause.path === 'string';
+    const syscall = fsError && 'syscall' in cause && typeof cause.syscall === 'string' ? cause.syscall : undefined;
+    // A file-system error's message quotes the path it failed on (a temporary file): say the directory instead.
+    const why =
+      code && syscall
+        ? `cannot write the archive directory ${details.archiveDir} (archive.dir): ${code} on ${syscall}`
+        : `${cause instanceof Error ? cause.message : String(cause)} (archive.dir ${details.archiveDir})`;
+    super(`closing ${details.day} failed: ${why}`, { cause });
+    this.day = details.day;
+    this.archiveDir = details.archiveDir;
+    this.code = code;
   }
 }
 
@@ -264,10 +295,38 @@ export class DayCloser {
     );
   }
 
-  /** Unix seconds of the last publication. */
+  /** Unix seconds of the last publication; undefined before the first one (no sample, never 0). */
   async publishedAt(): Promise<number | undefined> {
     const v = await this.opts.redis.get(this.keys.publishedAt);
-    return v ? Number(v) : undefined;
+    const at = v ? Number(v) : NaN;
+    return Number.isFinite(at) && at > 0 ? at : undefined;
+  }
+
+  /**
+   * When a restored day counts as published: the instant it became closable (dayClose.at on the
+   * next day, in the configured time zone). The real publication was at that instant or later, so
+   * a restored record never looks fresher than it was, and the next day is overdue on time.
+   */
+  private restoredPublishedAt(day: string): number {
+    const { timezone, dayClose } = this.opts.loaded.config;
+    return Math.floor(zonedInstant(addDays(day, 1), dayClose.at, timezone).getTime() / 1000);
+  }
+
+  /**
+   * Sets the publication time from the newest published snapshot (checked) when Redis holds days
+   * but no publication time — a Redis rebuilt by an older vigil, or restored by hand — so the
+   * snapshot-age metric continues where the record does. Nothing when no day was ever published:
+   * the metric then has no sample (a fresh install is not overdue). Idempotent; returns the value.
+   *
+   * @throws {@link SnapshotIntegrityError} when the newest snapshot fails its check (it is not adopted).
+   */
+  async restorePublishedAt(): Promise<number | undefined> {
+    const known = await this.publishedAt();
+    if (known !== undefined) return known;
+    const latest = await this.latest();
+    if (!latest) return undefined;
+    await this.opts.redis.set(this.keys.publishedAt, String(this.restoredPublishedAt(latest.date)), 'NX');
+    return this.publishedAt();
   }
 
   /**
@@ -283,7 +342,14 @@ export class DayCloser {
     if (!first || first > last) return [];
     const out: CloseOutcome[] = [];
     for (let day = first; daysBetween(day, last) >= 0; day = addDays(day, 1)) {
-      const outcome = await this.closeDay(day);
+      let outcome: CloseOutcome;
+      try {
+        outcome = await this.closeDay(day);
+      } catch (err) {
+        // Integrity failures carry their day already (and callers tell them apart); anything else is named here.
+        if (err instanceof SnapshotIntegrityError || err instanceof DayCloseError) throw err;
+        throw new DayCloseError({ day, archiveDir: this.opts.loaded.archiveDir }, { cause: err });
+      }
       out.push(outcome);
       if (outcome.result === 'busy') break;
     }
@@ -372,6 +438,8 @@ export class DayCloser {
       date: day,
       timezone: loaded.config.timezone,
       minGreenDays: loaded.config.trust.minGreenDays,
+      minCoverage: loaded.config.days.minCoverage,
+      exceptions: loaded.config.exceptions,
       ...splitByConfiguration(loaded, this.opts.units),
       probes,
       ledger: await this.opts.state.dayLedger(day),
@@ -421,6 +489,8 @@ export class DayCloser {
     if (first && last) {
       multi.set(this.keys.firstDay, first.date);
       multi.set(this.keys.latest, last.date);
+      // vigil_snapshot_last_published_timestamp_seconds continues from the archive (not from 0, not absent).
+      multi.set(this.keys.publishedAt, String(this.restoredPublishedAt(last.date)));
     }
     await multi.exec();
   }

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { ProbeResult } from '../probe/contract.js';
 import { runOutcome } from '../posture/status.js';
 import { dayOf } from '../posture/days.js';
+import { MAX_FAILING_PER_RUN } from '../posture/ledger-limits.js';
 
 /**
  * The replay guard: how a result is counted once, in memory that does not grow with the number of
@@ -62,6 +63,14 @@ const GUARD_DAY_MS = 86_400_000;
  * (the calendar day of `scheduledFor`): run, red, unknown and error counts, the failing resources
  * with their messages, and the day's newest run. The guard's bit is written with everything else,
  * in the same script. Returns 1 when recorded.
+ *
+ * The day's population (`<prefix>:day-population:<day>`, field `probe|target|resource`): every
+ * resource a run judged, merged over the day's runs to its worst outcome (fail > unknown > pass >
+ * not_applicable), the message of that outcome (not kept for pass; of equal outcomes the smallest,
+ * so the merge does not depend on the order results arrive in), and the lowest numeric
+ * `details.level` any run reported. Value `<o>|<level>|<message>`, `o` one of `f u p n`, level
+ * empty when none. A run's resources beyond {@link MAX_POPULATION_PER_RUN} are counted, not kept:
+ * the day's `probe|target|popOmitted` holds the largest such cut.
  */
 const recordScript = `
 local failing = cjson.decode(ARGV[8])
@@ -120,7 +129,13 @@ local u = ARGV[1]
 redis.call('HINCRBY', KEYS[6], u .. '|runs', 1)
 if ARGV[7] == 'fail' then redis.call('HINCRBY', KEYS[6], u .. '|red', 1) end
 if ARGV[7] == 'unknown' then redis.call('HINCRBY', KEYS[6], u .. '|unknown', 1) end
-if ARGV[7] == 'error' then redis.call('HINCRBY', KEYS[6], u .. '|error', 1) end
+if ARGV[7] == 'error' then
+  redis.call('HINCRBY', KEYS[6], u .. '|error', 1)
+  local errorOrder = redis.call('HGET', KEYS[6], u .. '|errorOrder')
+  if (not errorOrder) or errorOrder <= ARGV[3] then
+    redis.call('HSET', KEYS[6], u .. '|errorOrder', ARGV[3], u .. '|lastErrorRun', ARGV[9])
+  end
+end
 local lastOrder = redis.call('HGET', KEYS[6], u .. '|lastOrder')
 if (not lastOrder) or lastOrder <= ARGV[3] then
   redis.call('HSET', KEYS[6], u .. '|lastOrder', ARGV[3], u .. '|last', ARGV[9])
@@ -128,8 +143,50 @@ end
 for i = 1, #failing, 2 do
   redis.call('HSET', KEYS[7], u .. '|' .. failing[i], failing[i + 1])
 end
+local pop = cjson.decode(ARGV[13])
+local rank = { f = 4, u = 3, p = 2, n = 1 }
+local CHUNK = 500
+for s = 1, #pop, 2 * CHUNK do
+  local fields = {}
+  for i = s, math.min(#pop, s + 2 * CHUNK - 1), 2 do fields[#fields + 1] = u .. '|' .. pop[i] end
+  local curs = redis.call('HMGET', KEYS[9], unpack(fields))
+  local out = {}
+  for j = 1, #fields do
+    local nv = pop[s + 2 * j - 1]
+    local cv = curs[j]
+    local merged = nv
+    if cv then
+      local cs = string.find(cv, '|', 3, true)
+      if cv == nv then merged = nil
+      elseif cs and rank[string.sub(cv, 1, 1)] then
+        local ns = string.find(nv, '|', 3, true)
+        local co, no = string.sub(cv, 1, 1), string.sub(nv, 1, 1)
+        local cl, nl = string.sub(cv, 3, cs - 1), string.sub(nv, 3, ns - 1)
+        local cm, nm = string.sub(cv, cs + 1), string.sub(nv, ns + 1)
+        local level = cl
+        if nl ~= '' and (cl == '' or tonumber(nl) < tonumber(cl)) then level = nl end
+        local o, msg = co, cm
+        if rank[no] > rank[co] then o = no; msg = nm
+        elseif rank[no] == rank[co] and nm < cm then msg = nm end
+        merged = o .. '|' .. level .. '|' .. msg
+        if merged == cv then merged = nil end
+      end
+    end
+    if merged then out[#out + 1] = fields[j]; out[#out + 1] = merged end
+  end
+  if #out > 0 then redis.call('HSET', KEYS[9], unpack(out)) end
+end
+-- Marks the unit's day as recorded with a population (even when a run judged nothing).
+redis.call('HSET', KEYS[6], u .. '|popv', '1')
+local cut = tonumber(ARGV[14])
+if cut > 0 then
+  local had = redis.call('HGET', KEYS[6], u .. '|popOmitted')
+  if (not had) or tonumber(had) < cut then redis.call('HSET', KEYS[6], u .. '|popOmitted', ARGV[14]) end
+end
 redis.call('EXPIRE', KEYS[6], ARGV[6])
 redis.call('EXPIRE', KEYS[7], ARGV[6])
+-- Like KEYS[7]: a no-op when the day has no population yet, a refresh by every run otherwise.
+redis.call('EXPIRE', KEYS[9], ARGV[6])
 return 1
 `;
 
@@ -148,8 +205,100 @@ export class InvalidSlotError extends Error {
   }
 }
 
-/** At most this many failing resources of one run are kept in its day's ledger. */
-const MAX_FAILING_PER_RUN = 2000;
+/** At most this many failing resources of one run are kept in its day's ledger (defined with the pure posture code, which needs it too). */
+export { MAX_FAILING_PER_RUN };
+
+/**
+ * At most this many resources of one run go into its day's population (non-pass ones first); the
+ * rest are counted in `omitted`. 20,000 covers the largest GitHub orgs and AWS accounts probed.
+ */
+export const MAX_POPULATION_PER_RUN = 20_000;
+
+/** Population messages are cut to this many characters (one line of remediation). */
+export const MAX_POPULATION_MESSAGE = 300;
+
+/** A resource's outcome in the population. */
+export type PopulationOutcome = 'pass' | 'fail' | 'unknown' | 'not_applicable';
+
+/** One resource judged on a day: worst outcome, its message (non-pass), lowest evidence level reported. */
+export interface PopulationEntry {
+  resource: string;
+  outcome: PopulationOutcome;
+  message?: string;
+  level?: number;
+}
+
+const outcomeCode: Record<PopulationOutcome, string> = { fail: 'f', unknown: 'u', pass: 'p', not_applicable: 'n' };
+const codeOutcome: Record<string, PopulationOutcome> = { f: 'fail', u: 'unknown', p: 'pass', n: 'not_applicable' };
+const populationRank: Record<PopulationOutcome, number> = { fail: 4, unknown: 3, pass: 2, not_applicable: 1 };
+
+/** Replaces lone surrogates (which JSON cannot carry to the record script as text) with U+FFFD. */
+function wellFormed(text: string): string {
+  return text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+}
+
+/** Cuts a message to {@link MAX_POPULATION_MESSAGE} characters without splitting a surrogate pair. */
+function populationMessage(message: string): string {
+  const well = wellFormed(message);
+  if (well.length <= MAX_POPULATION_MESSAGE) return well;
+  // The code-unit cut may end inside a pair: drop its high half (a lone surrogate fails the record script's cjson).
+  return `${Array.from(well).slice(0, MAX_POPULATION_MESSAGE - 1).join('').slice(0, MAX_POPULATION_MESSAGE - 1).replace(/[\uD800-\uDBFF]$/, '')}…`;
+}
+
+/**
+ * A run's population as the record script takes it: flat `[resource, "<o>|<level>|<message>", …]`,
+ * one entry per resource (a resource listed twice in one run is merged here the way the day merges
+ * runs); when the run has more than {@link MAX_POPULATION_PER_RUN} resources, non-pass ones are
+ * kept first, then by name, so the runs of a day keep the same ones and the cut is the same.
+ */
+export function encodePopulation(findings: ProbeResult['findings']): { flat: string[]; omitted: number } {
+  const merged = new Map<string, PopulationEntry>();
+  for (const f of findings) {
+    const raw = f.details?.level;
+    // The evidence ladder starts at L0: anything else is no level (a negative one would fail the snapshot schema and wedge the day close).
+    const level = typeof raw === 'number' && Number.isFinite(raw) && raw >= 0 ? raw : undefined;
+    const resource = wellFormed(f.resource);
+    const next: PopulationEntry = { resource, outcome: f.outcome, ...(f.outcome !== 'pass' && { message: populationMessage(f.message) }), ...(level !== undefined && { level }) };
+    const cur = merged.get(resource);
+    merged.set(resource, cur ? mergeEntry(cur, next) : next);
+  }
+  let entries = [...merged.values()];
+  let omitted = 0;
+  if (entries.length > MAX_POPULATION_PER_RUN) {
+    // Non-pass first, then by name: every run of a stable population keeps the same resources.
+    const byName = (x: PopulationEntry, y: PopulationEntry) => (x.resource < y.resource ? -1 : x.resource > y.resource ? 1 : 0);
+    entries = [...entries.filter((x) => x.outcome !== 'pass').sort(byName), ...entries.filter((x) => x.outcome === 'pass').sort(byName)];
+    omitted = entries.length - MAX_POPULATION_PER_RUN;
+    entries = entries.slice(0, MAX_POPULATION_PER_RUN);
+  }
+  const flat: string[] = [];
+  for (const x of entries) flat.push(x.resource, `${outcomeCode[x.outcome]}|${x.level ?? ''}|${x.message ?? ''}`);
+  return { flat, omitted };
+}
+
+/** The day's merge of two judgements of one resource (the record script does the same in Lua). */
+export function mergeEntry(a: PopulationEntry, b: PopulationEntry): PopulationEntry {
+  const worse = populationRank[b.outcome] > populationRank[a.outcome] ? b : a;
+  let message = worse.message;
+  if (populationRank[a.outcome] === populationRank[b.outcome] && a.message !== undefined && b.message !== undefined) message = b.message < a.message ? b.message : a.message;
+  const level = a.level === undefined ? b.level : b.level === undefined ? a.level : Math.min(a.level, b.level);
+  return { resource: a.resource, outcome: worse.outcome, ...(message !== undefined && { message }), ...(level !== undefined && { level }) };
+}
+
+function decodePopulation(resource: string, value: string): PopulationEntry | undefined {
+  const outcome = codeOutcome[value.slice(0, 1)];
+  const bar = value.indexOf('|', 2);
+  if (outcome === undefined || value[1] !== '|' || bar < 0) return undefined;
+  const levelText = value.slice(2, bar);
+  const level = levelText === '' ? undefined : Number(levelText);
+  const message = value.slice(bar + 1);
+  return {
+    resource,
+    outcome,
+    ...(outcome !== 'pass' && { message }),
+    ...(level !== undefined && Number.isFinite(level) && { level }),
+  };
+}
 
 /** The newest run of a probe × target on a day, as kept in the ledger. */
 export interface DayLastRun {
@@ -165,8 +314,14 @@ export interface UnitDay {
   unknown: number;
   errors: number;
   last: DayLastRun | undefined;
+  /** The error of the day's newest run that could not observe, `Class: message` (absent when none, and in ledgers from before it was kept). */
+  lastError?: string;
   /** Failing resources seen that day, with the newest message for each. */
   failing: Array<{ resource: string; message: string }>;
+  /** Every resource judged that day (sorted by resource); empty when its runs judged none; absent for days recorded before vigil kept a population. */
+  population?: PopulationEntry[];
+  /** Resources of the day's runs not kept in `population` (the largest cut of one run beyond {@link MAX_POPULATION_PER_RUN}). */
+  populationOmitted?: number;
 }
 
 function popcount(byte: number): number {
@@ -191,6 +346,7 @@ export class StateStore {
     lastSuccess: string;
     day: (day: string) => string;
     dayFailing: (day: string) => string;
+    dayPopulation: (day: string) => string;
   };
 
   constructor(
@@ -208,9 +364,10 @@ export class StateStore {
       lastSuccess: `${prefix}:last-success`,
       day: (day) => `${prefix}:day:${day}`,
       dayFailing: (day) => `${prefix}:day-failing:${day}`,
+      dayPopulation: (day) => `${prefix}:day-population:${day}`,
     };
-    if (!('vigilRecord3' in this.redis)) {
-      this.redis.defineCommand('vigilRecord3', { numberOfKeys: 8, lua: recordScript });
+    if (!('vigilRecord4' in this.redis)) {
+      this.redis.defineCommand('vigilRecord4', { numberOfKeys: 9, lua: recordScript });
     }
   }
 
@@ -237,14 +394,16 @@ export class StateStore {
     for (const f of result.findings) {
       if (f.outcome !== 'fail') continue;
       if (failing.length >= 2 * MAX_FAILING_PER_RUN) break;
-      failing.push(f.resource, f.message);
+      // Lone surrogates would fail the record script's JSON decoding (and the run with it).
+      failing.push(wellFormed(f.resource), wellFormed(f.message));
     }
     const last: DayLastRun = {
       finishedAt: result.finishedAt,
       sourceFreshness: result.sourceFreshness ?? null,
       error: result.error ? `${result.error.class}: ${result.error.message}` : null,
     };
-    const code = await (this.redis as unknown as { vigilRecord3(...args: string[]): Promise<number> }).vigilRecord3(
+    const population = encodePopulation(result.findings);
+    const code = await (this.redis as unknown as { vigilRecord4(...args: string[]): Promise<number> }).vigilRecord4(
       this.keys.guard(field),
       this.keys.latest,
       this.keys.runs,
@@ -253,6 +412,7 @@ export class StateStore {
       this.keys.day(day),
       this.keys.dayFailing(day),
       this.keys.legacySeen(result.runId),
+      this.keys.dayPopulation(day),
       field,
       JSON.stringify(result),
       order,
@@ -265,6 +425,8 @@ export class StateStore {
       String(slotMs),
       String(Date.now()),
       String(REPLAY_HORIZON_MS),
+      JSON.stringify(population.flat),
+      String(population.omitted),
     );
     return code === 1 ? 'recorded' : code === 2 ? 'beyond-horizon' : 'replay';
   }
@@ -330,7 +492,11 @@ export class StateStore {
 
   /** The ledger of one day: every probe × target that recorded a run, keyed `probe|target`. */
   async dayLedger(day: string): Promise<Map<string, UnitDay>> {
-    const [counts, failing] = await Promise.all([this.redis.hgetall(this.keys.day(day)), this.redis.hgetall(this.keys.dayFailing(day))]);
+    const [counts, failing, population] = await Promise.all([
+      this.redis.hgetall(this.keys.day(day)),
+      this.redis.hgetall(this.keys.dayFailing(day)),
+      this.redis.hgetall(this.keys.dayPopulation(day)),
+    ]);
     const units = new Map<string, UnitDay>();
     const unit = (key: string): UnitDay => {
       let u = units.get(key);
@@ -349,6 +515,12 @@ export class StateStore {
       else if (what === 'unknown') unit(key).unknown = Number(value);
       else if (what === 'error') unit(key).errors = Number(value);
       else if (what === 'last') unit(key).last = JSON.parse(value) as DayLastRun;
+      else if (what === 'popv') unit(key).population ??= [];
+      else if (what === 'popOmitted') unit(key).populationOmitted = (unit(key).populationOmitted ?? 0) + Number(value);
+      else if (what === 'lastErrorRun') {
+        const error = (JSON.parse(value) as DayLastRun).error;
+        if (error) unit(key).lastError = error;
+      }
     }
     for (const [field, message] of Object.entries(failing)) {
       // field = probe|target|resource; probe ids and target names contain no '|'.
@@ -356,7 +528,19 @@ export class StateStore {
       const second = field.indexOf('|', first + 1);
       unit(field.slice(0, second)).failing.push({ resource: field.slice(second + 1), message });
     }
-    for (const u of units.values()) u.failing.sort((a, b) => (a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0));
+    for (const [field, value] of Object.entries(population)) {
+      const first = field.indexOf('|');
+      const second = field.indexOf('|', first + 1);
+      const u = unit(field.slice(0, second));
+      const entry = decodePopulation(field.slice(second + 1), value);
+      // A value the record script did not write is not evidence: counted as not kept, never listed.
+      if (entry) (u.population ??= []).push(entry);
+      else u.populationOmitted = (u.populationOmitted ?? 0) + 1;
+    }
+    for (const u of units.values()) {
+      u.failing.sort((a, b) => (a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0));
+      u.population?.sort((a, b) => (a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0));
+    }
     return units;
   }
 

@@ -276,6 +276,12 @@ export interface PeerConfigRegion {
   recorders: Array<Record<string, unknown>>;
   statuses: Array<Record<string, unknown>>;
   rules?: PeerConfigRule[];
+  /**
+   * The inventory ListDiscoveredResources lists (ResourceIdentifier members: resourceType,
+   * resourceId, resourceName, resourceDeletionTime); filtered by resourceType, deleted ones only
+   * with includeDeletedResources, paginated by nextToken / limit (≤ 100) as AWS does.
+   */
+  discovered?: Array<Record<string, unknown>>;
 }
 
 /**
@@ -671,6 +677,15 @@ export async function startAwsPeer(options: AwsPeerOptions): Promise<AwsPeer> {
           })),
           ...(next ? { NextToken: next } : {}),
         };
+      }
+      case 'ListDiscoveredResources': {
+        const type = input.resourceType;
+        if (typeof type !== 'string') throw new PeerError(400, 'ValidationException', "1 validation error detected: Value null at 'resourceType' failed to satisfy constraint: Member must not be null");
+        const limit = input.limit === undefined ? 100 : Number(input.limit);
+        if (!Number.isInteger(limit) || limit < 0 || limit > 100) throw new PeerError(400, 'InvalidLimitException', 'Limit must be 0-100');
+        const all = (r.discovered ?? []).filter((x) => x.resourceType === type && (input.includeDeletedResources === true || x.resourceDeletionTime === undefined));
+        const { items, next } = page(all, input.nextToken, limit === 0 ? 100 : limit);
+        return { resourceIdentifiers: items, ...(next ? { nextToken: next } : {}) };
       }
       default:
         throw new PeerError(400, 'UnknownOperationException', '');

@@ -34,8 +34,22 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createRequire } from 'node:module';
+import { releasesAndContents, startAssetHost, type AssetHost, type ReleaseRepoModel } from './github-peer-releases.js';
 import { schema as publicSchema } from '@octokit/graphql-schema';
-import { buildClientSchema, execute, GraphQLError, parse, validate, type DocumentNode, type GraphQLSchema, type IntrospectionQuery } from 'graphql';
+import {
+  buildClientSchema,
+  execute,
+  GraphQLError,
+  Kind,
+  parse,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+  type IntrospectionQuery,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValueNode,
+} from 'graphql';
 
 // ---------------------------------------------------------------------------------------------
 // The model a test describes.
@@ -100,7 +114,10 @@ export interface PeerRuleset {
   listed?: boolean;
 }
 
-export interface PeerRepo {
+/** Releases, their assets and repository files (github-peer-releases.ts). */
+export type { PeerAsset, PeerRelease } from './github-peer-releases.js';
+
+export interface PeerRepo extends ReleaseRepoModel {
   name: string;
   /** Default `main`; `null` for an empty repository (no branch at all). */
   defaultBranch?: string | null;
@@ -115,6 +132,90 @@ export interface PeerRepo {
   rulesets?: PeerRuleset[];
   /** GraphQL answers its refs' `refUpdateRule` and `rules` with an error (e.g. a GitHub that cannot compute them). */
   failRefViews?: boolean;
+  /** `pushedAt` of the repository (GraphQL; `orderBy: PUSHED_AT`). Default: the newest commit's date, else null. */
+  pushedAt?: string | null;
+  /** History of the default branch, newest first (github-change-review). */
+  commits?: PeerCommit[];
+  /** History of other branches, newest first, by branch name. */
+  branchCommits?: Record<string, PeerCommit[]>;
+  /** Pull requests, referenced by number from {@link PeerCommit.pullRequests}. */
+  pullRequests?: PeerPullRequest[];
+  /** GitHub Actions workflows and their runs (github-workflow-runs). */
+  workflows?: PeerWorkflow[];
+  /** The Actions REST endpoints answer 403 "Resource not accessible by integration" (no Actions: read). */
+  actionsForbidden?: boolean;
+}
+
+/** A commit of a branch's history. */
+export interface PeerCommit {
+  /** Default: derived from the repository, message, date and author. */
+  oid?: string;
+  message?: string;
+  /** Login of the author; a login ending in `[bot]` is a bot (GraphQL `author.user` is null, as GitHub shows bots). `null`: an author GitHub cannot link to an account. */
+  author: string | null;
+  /** Git author name when `author` is null. */
+  authorName?: string;
+  committedDate: string;
+  /** Numbers of the repository's pull requests this commit is associated with, in GitHub's order. */
+  pullRequests?: number[];
+}
+
+/** A pull request. */
+export interface PeerPullRequest {
+  number: number;
+  author: string;
+  /** Default: the repository's default branch. */
+  baseRefName?: string;
+  /** Default `MERGED`. */
+  state?: 'MERGED' | 'OPEN' | 'CLOSED';
+  mergedAt?: string;
+  /** The PR's last commit. Default: derived from the number. */
+  headRefOid?: string;
+  /** `mergeCommit.oid`: the commit GitHub created when it merged the PR (a merge or squash commit). Default: none (null). */
+  mergeCommitOid?: string;
+  /** In submission order. */
+  reviews?: PeerReview[];
+}
+
+export interface PeerReview {
+  author: string;
+  state: 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED' | 'PENDING';
+  /** The commit the review was made on. Default: the PR's `headRefOid`. */
+  commitOid?: string;
+  /** Whether the reviewer may push to the repository (`writersOnly`). Default true. */
+  writer?: boolean;
+  submittedAt?: string;
+}
+
+/** A workflow file and its runs (Actions REST, shaped from GitHub's published examples). */
+export interface PeerWorkflow {
+  /** `.github/workflows/<file>`. */
+  path: string;
+  name?: string;
+  id?: number;
+  /** Runs in any order; answered newest first (by `created_at`). */
+  runs?: PeerWorkflowRun[];
+}
+
+export interface PeerWorkflowRun {
+  id?: number;
+  headBranch: string;
+  status: 'completed' | 'in_progress' | 'queued' | 'waiting' | 'requested' | 'pending';
+  conclusion: 'success' | 'failure' | 'cancelled' | 'skipped' | 'timed_out' | 'action_required' | 'neutral' | 'stale' | 'startup_failure' | null;
+  createdAt: string;
+  runStartedAt?: string;
+  updatedAt?: string;
+  runAttempt?: number;
+  event?: string;
+  /** `head_repository.full_name`: where the run's code came from — a fork for a fork's pull request; null: a deleted fork. Default: the repository itself. */
+  headRepository?: string | null;
+  jobs?: PeerWorkflowJob[];
+}
+
+export interface PeerWorkflowJob {
+  name: string;
+  status: 'completed' | 'in_progress' | 'queued';
+  conclusion: 'success' | 'failure' | 'cancelled' | 'skipped' | 'timed_out' | 'action_required' | 'neutral' | null;
 }
 
 export interface PeerOrg {
@@ -195,6 +296,8 @@ export interface PeerSecondaryLimit {
 }
 
 export interface GithubPeer {
+  /** The storage host release-asset downloads are redirected to (another origin); list its `host` in `downloadHosts`. */
+  readonly assetHost: AssetHost;
   /** `http://127.0.0.1:PORT` — an api.github.com-style apiUrl. */
   readonly apiUrl: string;
   /** `http://127.0.0.1:PORT/api/v3` — a GitHub Enterprise Server-style apiUrl (GraphQL at /api/graphql). */
@@ -213,6 +316,8 @@ export interface GithubPeer {
   readonly secondaryRefusals: number;
   /** Installation tokens minted so far. */
   readonly installationTokens: Array<{ token: string; expiresAt: string }>;
+  /** GraphQL points charged so far, by GitHub's published formula (connections × `first`/`last`, ÷ 100, at least 1 per query). */
+  readonly graphqlPoints: number;
   addOrg(org: PeerOrg): void;
   addToken(token: string, identity: PeerIdentity): void;
   addApp(app: PeerApp): void;
@@ -328,6 +433,46 @@ function indexOfCursor(cursor: string): number {
   return Number(m[1]);
 }
 
+/**
+ * GitHub's published GraphQL cost: every connection (a field given `first` or `last`) counts as
+ * as many requests as its enclosing connections may return nodes (the product of their
+ * `first`/`last`); the sum divided by 100, rounded, is the points charged, at least 1.
+ */
+function graphqlCost(document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined): number {
+  const fragments = new Map<string, SelectionSetNode>();
+  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d.selectionSet);
+  const operation = document.definitions.find(
+    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (operationName === undefined || d.name?.value === operationName),
+  );
+  if (!operation) return 1;
+  const countOf = (value: ValueNode | undefined): number | undefined => {
+    if (!value) return undefined;
+    if (value.kind === Kind.INT) return Number(value.value);
+    if (value.kind === Kind.VARIABLE) {
+      const v = variables[value.name.value];
+      return typeof v === 'number' ? v : undefined;
+    }
+    return undefined;
+  };
+  let requests = 0;
+  const walk = (set: SelectionSetNode | undefined, multiplier: number): void => {
+    for (const sel of set?.selections ?? []) {
+      if (sel.kind === Kind.INLINE_FRAGMENT) walk(sel.selectionSet, multiplier);
+      else if (sel.kind === Kind.FRAGMENT_SPREAD) walk(fragments.get(sel.name.value), multiplier);
+      else {
+        const n = countOf(sel.arguments?.find((a) => a.name.value === 'first' || a.name.value === 'last')?.value);
+        if (n === undefined) walk(sel.selectionSet, multiplier);
+        else {
+          requests += multiplier;
+          walk(sel.selectionSet, multiplier * n);
+        }
+      }
+    }
+  };
+  walk(operation.selectionSet, 1);
+  return Math.max(1, Math.round(requests / 100));
+}
+
 const permissionRank: Record<PeerPermission, number> = { read: 1, triage: 2, write: 3, maintain: 4, admin: 5 };
 
 function pascal(snake: string): string {
@@ -380,6 +525,7 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
   const requests: PeerRequest[] = [];
   const invalidQueries: Array<{ query: string; errors: string[] }> = [];
   const installationTokens: Array<{ token: string; expiresAt: string }> = [];
+  let graphqlPoints = 0;
   type Fault =
     | { kind: 'status'; status: number }
     | { kind: 'retryAfter'; seconds: number; status: number }
@@ -438,6 +584,132 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
   }
   const classicRuleFor = (repo: PeerRepo, branch: string): PeerProtectionRule | undefined =>
     (repo.protectionRules ?? []).find((r) => globToRegExp(r.pattern).test(branch));
+
+  // ---- commit history, pull requests, reviews (github-change-review) ----------------------------
+
+  const oidOf = (fullName: string, c: PeerCommit): string =>
+    c.oid ?? createHash('sha1').update(`${fullName}:${c.message ?? ''}:${c.committedDate}:${c.author ?? c.authorName ?? ''}`).digest('hex');
+  const historyOf = (repo: PeerRepo, branch: string): PeerCommit[] =>
+    repo.branchCommits?.[branch] ?? (branch === defaultBranchOf(repo) ? (repo.commits ?? []) : []);
+  function pushedAtOf(repo: PeerRepo): string | null {
+    if (repo.pushedAt !== undefined) return repo.pushedAt;
+    const dates = [...(repo.commits ?? []), ...Object.values(repo.branchCommits ?? {}).flat()].map((c) => c.committedDate).sort();
+    return dates[dates.length - 1] ?? null;
+  }
+  const headOidOf = (fullName: string, pr: PeerPullRequest): string => pr.headRefOid ?? createHash('sha1').update(`${fullName}:pr:${pr.number}:head`).digest('hex');
+  /** GitHub shows a bot's login with `[bot]` in REST, without it on the GraphQL `Bot` actor. */
+  const actorNode = (login: string): Record<string, unknown> =>
+    login.endsWith('[bot]')
+      ? { __typename: 'Bot', id: nodeId('Bot', login), login: login.slice(0, -'[bot]'.length), url: `https://github.com/apps/${login.slice(0, -'[bot]'.length)}` }
+      : { __typename: 'User', id: nodeId('User', login), login, url: `https://github.com/${login}` };
+
+  function reviewNode(fullName: string, pr: PeerPullRequest, r: PeerReview, i: number): Record<string, unknown> {
+    const oid = r.commitOid ?? headOidOf(fullName, pr);
+    return {
+      __typename: 'PullRequestReview',
+      id: nodeId('PullRequestReview', `${fullName}#${pr.number}:${i}`),
+      databaseId: numericId(`review:${fullName}#${pr.number}:${i}`),
+      state: r.state,
+      author: actorNode(r.author),
+      authorCanPushToRepository: r.writer ?? true,
+      submittedAt: r.state === 'PENDING' ? null : (r.submittedAt ?? pr.mergedAt ?? null),
+      commit: { __typename: 'Commit', id: nodeId('Commit', oid), oid, abbreviatedOid: oid.slice(0, 7) },
+    };
+  }
+
+  function pullRequestNode(org: PeerOrg, repo: PeerRepo, pr: PeerPullRequest): Record<string, unknown> {
+    const fullName = `${org.login}/${repo.name}`;
+    const state = pr.state ?? 'MERGED';
+    const reviews = pr.reviews ?? [];
+    return {
+      __typename: 'PullRequest',
+      id: nodeId('PullRequest', `${fullName}#${pr.number}`),
+      number: pr.number,
+      url: `https://github.com/${fullName}/pull/${pr.number}`,
+      author: actorNode(pr.author),
+      state,
+      merged: state === 'MERGED',
+      mergedAt: state === 'MERGED' ? (pr.mergedAt ?? null) : null,
+      baseRefName: pr.baseRefName ?? defaultBranchOf(repo) ?? 'main',
+      headRefOid: headOidOf(fullName, pr),
+      mergeCommit: pr.mergeCommitOid ? { __typename: 'Commit', id: nodeId('Commit', pr.mergeCommitOid), oid: pr.mergeCommitOid, abbreviatedOid: pr.mergeCommitOid.slice(0, 7) } : null,
+      reviews: (args: ConnectionArgs & { states?: string[] | null; author?: string | null }) =>
+        connection(
+          'reviews',
+          reviews.map((r, i) => ({ r, i })).filter(({ r }) => (!args.states || args.states.includes(r.state)) && (!args.author || args.author === r.author)),
+          args,
+          ({ r, i }) => reviewNode(fullName, pr, r, i),
+        ),
+      // The latest APPROVED or CHANGES_REQUESTED review of each reviewer (writersOnly: those who may push).
+      latestOpinionatedReviews: (args: ConnectionArgs & { writersOnly?: boolean | null }) => {
+        const latest = new Map<string, { r: PeerReview; i: number }>();
+        reviews.forEach((r, i) => {
+          if (r.state !== 'APPROVED' && r.state !== 'CHANGES_REQUESTED') return;
+          if (args.writersOnly && r.writer === false) return;
+          latest.delete(r.author.toLowerCase());
+          latest.set(r.author.toLowerCase(), { r, i });
+        });
+        return connection('latestOpinionatedReviews', [...latest.values()], args, ({ r, i }) => reviewNode(fullName, pr, r, i));
+      },
+    };
+  }
+
+  function commitNode(org: PeerOrg, repo: PeerRepo, c: PeerCommit): Record<string, unknown> {
+    const fullName = `${org.login}/${repo.name}`;
+    const oid = oidOf(fullName, c);
+    const login = c.author;
+    const bot = login?.endsWith('[bot]') ?? false;
+    const author = {
+      __typename: 'GitActor',
+      name: login ?? c.authorName ?? 'unknown',
+      email: login ? `${numericId(`user:${login}`)}+${login}@users.noreply.github.com` : 'someone@example.com',
+      date: c.committedDate,
+      // Bots are not users: GitHub links their commits to no User.
+      user: login && !bot ? { __typename: 'User', id: nodeId('User', login), login, url: `https://github.com/${login}` } : null,
+    };
+    return {
+      __typename: 'Commit',
+      id: nodeId('Commit', oid),
+      oid,
+      abbreviatedOid: oid.slice(0, 7),
+      message: c.message ?? '',
+      messageHeadline: (c.message ?? '').split('\n')[0],
+      committedDate: c.committedDate,
+      authoredDate: c.committedDate,
+      url: `https://github.com/${fullName}/commit/${oid}`,
+      author,
+      committer: author,
+      authoredByCommitter: true,
+      associatedPullRequests: (args: ConnectionArgs) =>
+        connection(
+          'associatedPullRequests',
+          (c.pullRequests ?? []).map((n) => (repo.pullRequests ?? []).find((pr) => pr.number === n)).filter((pr): pr is PeerPullRequest => pr !== undefined),
+          args,
+          (pr) => pullRequestNode(org, repo, pr),
+        ),
+    };
+  }
+
+  /** The head commit of a branch, with its history (`since`/`until` on the committed date, as GitHub filters). */
+  function headCommitNode(org: PeerOrg, repo: PeerRepo, branch: string): Record<string, unknown> {
+    const fullName = `${org.login}/${repo.name}`;
+    const commits = historyOf(repo, branch);
+    const head = commits[0];
+    const oid = head ? oidOf(fullName, head) : createHash('sha1').update(`${fullName}:${branch}`).digest('hex');
+    return {
+      ...(head ? commitNode(org, repo, head) : {}),
+      __typename: 'Commit',
+      id: nodeId('Commit', oid),
+      oid,
+      abbreviatedOid: oid.slice(0, 7),
+      history: (args: ConnectionArgs & { since?: string | null; until?: string | null }) => {
+        const since = args.since ? Date.parse(args.since) : -Infinity;
+        const until = args.until ? Date.parse(args.until) : Infinity;
+        const selected = commits.filter((c) => Date.parse(c.committedDate) >= since && Date.parse(c.committedDate) <= until);
+        return connection('history', selected, args, (c) => commitNode(org, repo, c));
+      },
+    };
+  }
 
   // ---- rate limits and headers ----------------------------------------------------------------
 
@@ -706,6 +978,96 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
         return { status: 200, body };
       }
 
+      if ((m = /^\/actions\/(workflows\/([^/]+)\/runs|runs\/(\d+)\/jobs)$/.exec(rest))) {
+        if (repo.actionsForbidden) {
+          throw new AnswerError(
+            403,
+            { message: 'Resource not accessible by integration', documentation_url: docs, status: '403' },
+            { 'x-accepted-github-permissions': 'actions=read' },
+          );
+        }
+        const workflows = repo.workflows ?? [];
+        const workflowOf = (w: PeerWorkflow): number => w.id ?? numericId(`workflow:${fullName}:${w.path}`);
+        const runIdOf = (w: PeerWorkflow, run: PeerWorkflowRun, i: number): number => run.id ?? numericId(`run:${fullName}:${w.path}:${i}`);
+        if (m[2] !== undefined) {
+          const ref = decodeURIComponent(m[2]);
+          const w = workflows.find((x) => String(workflowOf(x)) === ref || x.path.split('/').pop() === ref) ?? notFound();
+          const statuses = new Set(['completed', 'in_progress', 'queued', 'waiting', 'requested', 'pending', 'action_required']);
+          const branch = url.searchParams.get('branch');
+          const status = url.searchParams.get('status');
+          const runs = (w.runs ?? [])
+            .map((run, i) => ({ run, i }))
+            .filter(({ run }) => (branch === null || run.headBranch === branch) && (status === null || (statuses.has(status) && status !== 'action_required' ? run.status === status : run.conclusion === status)))
+            .sort((a, b) => b.run.createdAt.localeCompare(a.run.createdAt));
+          const template = (pub.example('workflow-run-paginated') as { workflow_runs: Array<Record<string, unknown>> }).workflow_runs[0] as Record<string, unknown>;
+          const { page, link } = paginate(runs, url);
+          const body = {
+            total_count: runs.length,
+            workflow_runs: page.map(({ run, i }) => {
+              const id = runIdOf(w, run, i);
+              return {
+                ...structuredClone(template),
+                id,
+                name: w.name ?? w.path.split('/').pop(),
+                node_id: nodeId('WorkflowRun', String(id)),
+                head_branch: run.headBranch,
+                path: `${w.path}@${run.headBranch}`,
+                run_number: i + 1,
+                event: run.event ?? 'schedule',
+                status: run.status,
+                conclusion: run.conclusion,
+                workflow_id: workflowOf(w),
+                url: `${base}/repos/${fullName}/actions/runs/${id}`,
+                html_url: `https://github.com/${fullName}/actions/runs/${id}`,
+                jobs_url: `${base}/repos/${fullName}/actions/runs/${id}/jobs`,
+                created_at: run.createdAt,
+                updated_at: run.updatedAt ?? run.createdAt,
+                run_started_at: run.runStartedAt ?? run.createdAt,
+                run_attempt: run.runAttempt ?? 1,
+                repository: { ...(template.repository as Record<string, unknown>), id: numericId(`repo:${fullName}`), name: repo.name, full_name: fullName },
+                head_repository:
+                  run.headRepository === null
+                    ? null
+                    : {
+                        ...(template.head_repository as Record<string, unknown>),
+                        id: numericId(`repo:${run.headRepository ?? fullName}`),
+                        name: (run.headRepository ?? fullName).split('/')[1],
+                        full_name: run.headRepository ?? fullName,
+                      },
+              };
+            }),
+          };
+          return { status: 200, body, headers: link ? { link } : {} };
+        }
+        const runId = Number(m[3]);
+        const hit = workflows.flatMap((w) => (w.runs ?? []).map((run, i) => ({ w, run, id: runIdOf(w, run, i) }))).find((x) => x.id === runId) ?? notFound();
+        const template = (pub.example('job-paginated') as { jobs: Array<Record<string, unknown>> }).jobs[0] as Record<string, unknown>;
+        const jobs = hit.run.jobs ?? [];
+        const { page, link } = paginate(jobs, url);
+        const body = {
+          total_count: jobs.length,
+          jobs: page.map((j) => {
+            const id = numericId(`job:${runId}:${j.name}`);
+            return {
+              ...structuredClone(template),
+              id,
+              run_id: runId,
+              run_url: `${base}/repos/${fullName}/actions/runs/${runId}`,
+              node_id: nodeId('WorkflowJob', String(id)),
+              url: `${base}/repos/${fullName}/actions/jobs/${id}`,
+              html_url: `https://github.com/${fullName}/actions/runs/${runId}/job/${id}`,
+              name: j.name,
+              status: j.status,
+              conclusion: j.conclusion,
+              workflow_name: hit.w.name ?? hit.w.path.split('/').pop(),
+              head_branch: hit.run.headBranch,
+              run_attempt: hit.run.runAttempt ?? 1,
+            };
+          }),
+        };
+        return { status: 200, body, headers: link ? { link } : {} };
+      }
+
       if ((m = /^\/rules\/branches\/(.+)$/.exec(rest))) {
         const branch = decodeURIComponent(m[1] as string);
         const rules = rulesetsFor(org, repo, true)
@@ -793,6 +1155,7 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
         if (args.isArchived != null) repos = repos.filter((r) => (r.isArchived ?? false) === args.isArchived);
         if (args.isFork === true) repos = [];
         repos.sort((a, b) => a.name.localeCompare(b.name));
+        if (args.orderBy?.field === 'PUSHED_AT') repos.sort((a, b) => (pushedAtOf(a) ?? '').localeCompare(pushedAtOf(b) ?? ''));
         if (args.orderBy?.direction === 'DESC') repos.reverse();
         return connection('repositories', repos, args, (r) => repoNode(org, r, who));
       },
@@ -981,10 +1344,7 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
             ),
           args,
         ),
-      target: () => {
-        const oid = createHash('sha1').update(`${fullName}:${branch}`).digest('hex');
-        return { __typename: 'Commit', id: nodeId('Commit', oid), oid, abbreviatedOid: oid.slice(0, 7) };
-      },
+      target: () => headCommitNode(org, repo, branch),
     };
   }
 
@@ -1004,6 +1364,12 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
       isArchived: repo.isArchived ?? false,
       isDisabled: repo.isDisabled ?? false,
       isEmpty: isEmptyRepo(repo),
+      pushedAt: pushedAtOf(repo),
+      object: (args: { oid?: string | null; expression?: string | null }) => {
+        const all = [...(repo.commits ?? []), ...Object.values(repo.branchCommits ?? {}).flat()];
+        const c = all.find((x) => oidOf(fullName, x) === args.oid);
+        return c ? commitNode(org, repo, c) : null;
+      },
       isFork: false,
       isPrivate: repo.private ?? false,
       isLocked: false,
@@ -1030,12 +1396,12 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
     };
   }
 
-  function rootValue(who: Identity): Record<string, unknown> {
+  function rootValue(who: Identity, cost = 1): Record<string, unknown> {
     return {
       viewer: { __typename: 'User', id: nodeId('User', who.login), login: who.login, name: who.login },
       rateLimit: () => {
         const n = used.get(`${who.login}|graphql`) ?? 0;
-        return { cost: 1, limit, remaining: limit - n, used: n, nodeCount: 0, resetAt: new Date(now() + 3_600_000).toISOString() };
+        return { cost, limit, remaining: limit - n, used: n, nodeCount: 0, resetAt: new Date(now() + 3_600_000).toISOString() };
       },
       organization: (args: { login: string }) => {
         const org = orgOf(args.login);
@@ -1069,10 +1435,12 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
       invalidQueries.push({ query, errors: problems.map((e) => e.message) });
       return { status: 200, body: { errors: problems.map((e) => ({ message: e.message, locations: e.locations, extensions: { code: 'undefinedField' } })) } };
     }
+    const cost = graphqlCost(document, (variables ?? {}) as Record<string, unknown>, typeof operationName === 'string' ? operationName : undefined);
+    graphqlPoints += cost;
     const result = execute({
       schema,
       document,
-      rootValue: rootValue(who),
+      rootValue: rootValue(who, cost),
       variableValues: (variables ?? {}) as Record<string, unknown>,
       operationName: typeof operationName === 'string' ? operationName : undefined,
     });
@@ -1264,7 +1632,7 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
         const out = graphqlAnswer(parsed, who);
         return answer(out.status, out.body, { ...rateHeaders(who.login, 'graphql'), ...scopes });
       }
-      const out = rest(method, url, path, who);
+      const out = releaseRoute(method, path, url, req.headers.accept ?? '', rawPath) ?? rest(method, url, path, who);
       return answer(out.status, out.body, { ...rateHeaders(who.login, 'core'), ...scopes, ...out.headers });
     } catch (err) {
       if (err instanceof AnswerError) return answer(err.status, err.body, err.headers);
@@ -1285,8 +1653,28 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   base = `http://127.0.0.1:${port}`;
+  const assetHost = await startAssetHost();
+
+  /** Releases, release assets and contents of a repository (github-peer-releases.ts); undefined for other routes. */
+  function releaseRoute(method: string, path: string, url: URL, accept: string, rawPath: string): { status: number; body: unknown; headers?: Record<string, string> } | undefined {
+    const m = /^\/repos\/([^/]+)\/([^/]+)(\/(?:releases|contents)(?:\/.*)?)$/.exec(path);
+    if (method !== 'GET' || !m) return undefined;
+    const found = findRepo(decodeURIComponent(m[1] as string), decodeURIComponent(m[2] as string));
+    if (!found) return undefined;
+    const fullName = `${found.org.login}/${found.repo.name}`;
+    return releasesAndContents(m[3] as string, url, accept, found.repo, {
+      base,
+      fullName,
+      branches: branchesOf(found.repo),
+      defaultBranch: defaultBranchOf(found.repo) ?? 'main',
+      numericId,
+      example: (name) => pub.example(name),
+      assetHost,
+    }, rawPath);
+  }
 
   const peer: GithubPeer = {
+    assetHost,
     apiUrl: base,
     ghesApiUrl: `${base}/api/v3`,
     latencyMs: options.latencyMs ?? 0,
@@ -1303,6 +1691,9 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
       return secondaryRefusals;
     },
     installationTokens,
+    get graphqlPoints() {
+      return graphqlPoints;
+    },
     addOrg(org) {
       orgs.set(org.login.toLowerCase(), org);
     },
@@ -1333,10 +1724,11 @@ export async function startGithubPeer(options: GithubPeerOptions = {}): Promise<
       peakInFlight = 0;
       peakPerCredential = 0;
       secondaryRefusals = 0;
+      graphqlPoints = 0;
     },
     close() {
       for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
+      return Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), assetHost.close()]).then(() => undefined);
     },
   };
   return peer;

@@ -14,7 +14,7 @@
 import { rm } from 'node:fs/promises';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { createServer, type SecureVersion, type TLSSocket } from 'node:tls';
+import { createSecureContext, createServer, type SecureContext, type SecureVersion, type TLSSocket } from 'node:tls';
 import { createTestPki, defaultTestHostnames, writeCaFile, type TestPki } from './tls-certs.js';
 
 /** How a test TLS server is configured. */
@@ -34,6 +34,11 @@ export interface TlsPeerOptions {
    * certificates, and to speak TLS 1.0/1.1, unless this ends with `@SECLEVEL=0`.
    */
   ciphers?: string;
+  /**
+   * Other certificates served by SNI name (virtual hosts on one address): a ClientHello naming
+   * one of these gets its chain; any other name, or none, gets `cert`.
+   */
+  virtualHosts?: Record<string, { cert: string; key: string }>;
 }
 
 /** A running TLS server. */
@@ -61,6 +66,24 @@ function closeServer(server: TcpServer, sockets: Set<Socket>): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+/** Picks the virtual host's context by SNI name; undefined (the default `cert`) for other names. */
+function sniCallback(options: TlsPeerOptions): (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void {
+  const contexts = new Map<string, SecureContext>();
+  for (const [name, vhost] of Object.entries(options.virtualHosts ?? {})) {
+    contexts.set(
+      name.toLowerCase(),
+      createSecureContext({
+        cert: vhost.cert,
+        key: vhost.key,
+        ...(options.minVersion ? { minVersion: options.minVersion } : {}),
+        ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+        ...(options.ciphers ? { ciphers: options.ciphers } : {}),
+      }),
+    );
+  }
+  return (servername, cb) => cb(null, contexts.get(servername.toLowerCase()));
+}
+
 /** Starts a TLS server on a free loopback port. Connections are closed right after the handshake. */
 export async function startTlsPeer(options: TlsPeerOptions): Promise<TlsPeer> {
   const host = options.host ?? '127.0.0.1';
@@ -73,6 +96,7 @@ export async function startTlsPeer(options: TlsPeerOptions): Promise<TlsPeer> {
     ...(options.minVersion ? { minVersion: options.minVersion } : {}),
     ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
     ...(options.ciphers ? { ciphers: options.ciphers } : {}),
+    ...(options.virtualHosts ? { SNICallback: sniCallback(options) } : {}),
   });
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);

@@ -18,6 +18,8 @@ export const AWS_COMMAND_ACTIONS = {
   DescribeConfigurationRecorderStatusCommand: 'config:DescribeConfigurationRecorderStatus',
   DescribeComplianceByConfigRuleCommand: 'config:DescribeComplianceByConfigRule',
   GetComplianceDetailsByConfigRuleCommand: 'config:GetComplianceDetailsByConfigRule',
+  // AWS Config inventory: aws-backup-freshness coverage (resources no backup plan protects).
+  ListDiscoveredResourcesCommand: 'config:ListDiscoveredResources',
   // AWS Backup (regional): recovery points and jobs (aws-backup-freshness).
   ListProtectedResourcesCommand: 'backup:ListProtectedResources',
   ListBackupVaultsCommand: 'backup:ListBackupVaults',
