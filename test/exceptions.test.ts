@@ -142,6 +142,16 @@ describe('exceptions in the day snapshot', () => {
     buildSnapshot({ date: '2026-11-21', timezone: 'UTC', minGreenDays: 30, measured: controls, notConfigured: [], probes, ledger: new Map([['p1|org', day(failing)]]), prev, exceptions });
   const seal = (body: ReturnType<typeof build>) => Snapshot.parse({ ...body, hash: snapshotHash(body) });
 
+  it('the feed counts accepted risks, not resources: one glob over three failing repositories is 1, two entries are 2', () => {
+    const three = ['a-api', 'b-api', 'c-api'].map((n) => ({ resource: `github.com/acme/legacy-${n}`, message: 'main is not protected' }));
+    const one = seal(build(three, [accepted({ resource: 'github.com/acme/legacy-*' })]));
+    expect(one.controls[0]?.verdict).toBe('green');
+    expect(one.controls[0]?.exceptions).toHaveLength(3);
+    expect(buildFeed(one, { minGreenDays: 30, organization: 'Acme' }).controls[0]?.exceptions).toBe(1);
+    const two = seal(build(three, [accepted({ resource: 'github.com/acme/legacy-a*' }), accepted({ resource: 'github.com/acme/*-api', reason: 'second risk' })]));
+    expect(two.controls[0]?.verdict).toBe('green');
+    expect(buildFeed(two, { minGreenDays: 30, organization: 'Acme' }).controls[0]?.exceptions).toBe(2);
+  });
   it('an exception that holds a failure: green with exceptions, streak continues, listed (not in failing), feed count 1 without names', () => {
     const body = build([legacy], [accepted()]);
     const c = body.controls[0]!;

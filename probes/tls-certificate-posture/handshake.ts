@@ -422,13 +422,14 @@ export const legacyHelloOptions = { raw: true };
 
 /**
  * The answer to the TLS 1.0–1.1 ClientHello when its first record (or the lack of one) already
- * tells it, in the form handshake() would give; undefined when the full handshake must decide.
+ * tells it, in the form handshake() would give (`result`); else the version the server's
+ * ServerHello chose, if it sent one (`serverVersion`), and the full handshake must decide.
  */
-async function rawRange(common: Common, contexts: HandshakeContexts): Promise<HandshakeResult | undefined> {
-  if (!legacyHelloOptions.raw) return undefined;
-  const template = await helloTemplate(contexts.legacy);
+async function rawRange(common: Common, context: SecureContext): Promise<{ result?: HandshakeResult; serverVersion?: number }> {
+  if (!legacyHelloOptions.raw) return {};
+  const template = await helloTemplate(context);
   const hello = template && buildHello(template, common.sni);
-  if (!hello) return undefined;
+  if (!hello) return {};
   const answer = await sendRawHello({
     host: common.host,
     port: common.port,
@@ -437,10 +438,28 @@ async function rawRange(common: Common, contexts: HandshakeContexts): Promise<Ha
     register: (abort) => common.sockets.add(abort),
     unregister: (abort) => common.sockets.delete(abort),
   });
-  if (!answer.decided) return undefined;
-  return answer.alert
-    ? { ok: false, stage: answer.stage, reason: answer.reason, alert: true, peerAlert: true }
-    : { ok: false, stage: answer.stage, reason: answer.reason };
+  if (!answer.decided) return answer.serverVersion === undefined ? {} : { serverVersion: answer.serverVersion };
+  return {
+    result: answer.alert
+      ? { ok: false, stage: answer.stage, reason: answer.reason, alert: true, peerAlert: true }
+      : { ok: false, stage: answer.stage, reason: answer.reason },
+  };
+}
+
+/** TLS 1.0 and 1.1 as ServerHello.server_version and as Node names them. */
+const legacyVersions: Record<number, string> = { 0x0301: 'TLSv1', 0x0302: 'TLSv1.1' };
+
+/**
+ * A handshake pinned to one legacy version, judged by legacyAnswer — except when OpenSSL itself
+ * aborted it (its own alert, not the server's): then the same hello, sent raw, shows which
+ * version the server's ServerHello chose, and a server that chose the pinned version accepts it
+ * (see checkLegacy: OpenSSL's refusal of the rest of the answer is not the server's).
+ */
+async function pinnedAnswer(common: Common, context: SecureContext, version: 0x0301 | 0x0302): Promise<LegacyAnswer> {
+  const result = await handshake({ ...common, context, readChain: false });
+  const answer = legacyAnswer(result);
+  if (result.ok || !(result.stage === 'handshake' && result.alert && !result.peerAlert)) return answer;
+  return (await rawRange(common, context)).serverVersion === version ? { accepted: true } : answer;
 }
 
 /**
@@ -453,8 +472,9 @@ async function rawRange(common: Common, contexts: HandshakeContexts): Promise<Ha
  * (and one more handshake, pinned to TLS 1.0, asks about 1.0), TLS 1.0 means 1.0 but not 1.1.
  * When OpenSSL itself aborts that handshake — e.g. a TLS 1.3 server that skips 1.1 answers TLS
  * 1.0 with the RFC 8446 downgrade sentinel, which a client that offered 1.1 must refuse
- * (INAPPROPRIATE_FALLBACK) — nothing is concluded from it, and one handshake pinned to each
- * version asks again. A server whose best is TLS 1.0 or 1.1 gets the pinned pair directly.
+ * (INAPPROPRIATE_FALLBACK) — the version the server's ServerHello chose (read by the raw hello)
+ * decides; without one, one handshake pinned to each version asks again (pinnedAnswer). A server
+ * whose best is TLS 1.0 or 1.1 gets the pinned pair directly.
  */
 async function checkLegacy(common: Common, contexts: HandshakeContexts, mainProtocol: string | undefined): Promise<LegacyResult> {
   let tls10: LegacyAnswer | undefined;
@@ -462,13 +482,23 @@ async function checkLegacy(common: Common, contexts: HandshakeContexts, mainProt
   if (mainProtocol === 'TLSv1.2' || mainProtocol === 'TLSv1.3') {
     // The same ClientHello on a plain TCP socket first: a refusal (the common answer) costs no TLS
     // socket; a ServerHello or anything unclear gets the full handshake, as before.
-    const range = (await rawRange(common, contexts)) ?? (await handshake({ ...common, context: contexts.legacy, readChain: false }));
-    if (range.ok && range.protocol === 'TLSv1') {
+    const raw = await rawRange(common, contexts.legacy);
+    const range = raw.result ?? (await handshake({ ...common, context: contexts.legacy, readChain: false }));
+    // OpenSSL itself may refuse the rest of a server's legacy answer (a DH group under 1024 bits,
+    // which OpenSSL 3 refuses even at security level 0; a malformed record): the server still chose
+    // TLS 1.0/1.1, so it accepts it. Without this, the pinned pair below read OpenSSL's own alert
+    // as the server's refusal: a false pass. The downgrade sentinel (see above) is such a case
+    // too: the server chose TLS 1.0, so it accepts 1.0 and (RFC 5246 E.1) not 1.1.
+    const chosen =
+      !range.ok && range.stage === 'handshake' && range.alert && !range.peerAlert && raw.serverVersion !== undefined
+        ? legacyVersions[raw.serverVersion]
+        : undefined;
+    if ((range.ok && range.protocol === 'TLSv1') || chosen === 'TLSv1') {
       tls10 = { accepted: true };
       tls11 = { accepted: false };
-    } else if (range.ok && range.protocol === 'TLSv1.1') {
+    } else if ((range.ok && range.protocol === 'TLSv1.1') || chosen === 'TLSv1.1') {
       tls11 = { accepted: true };
-      tls10 = legacyAnswer(await handshake({ ...common, context: contexts.tls10, readChain: false }));
+      tls10 = await pinnedAnswer(common, contexts.tls10, 0x0301);
     } else if (range.ok) {
       const error = `the server negotiated ${range.protocol ?? 'an unknown protocol'} when offered only TLS 1.0–1.1`;
       tls10 = { accepted: null, error };
@@ -480,12 +510,7 @@ async function checkLegacy(common: Common, contexts: HandshakeContexts, mainProt
     // else: OpenSSL refused the server's answer; the pinned pair below decides.
   }
   if (!tls10 || !tls11) {
-    const [v10, v11] = await Promise.all([
-      handshake({ ...common, context: contexts.tls10, readChain: false }),
-      handshake({ ...common, context: contexts.tls11, readChain: false }),
-    ]);
-    tls10 = legacyAnswer(v10);
-    tls11 = legacyAnswer(v11);
+    [tls10, tls11] = await Promise.all([pinnedAnswer(common, contexts.tls10, 0x0301), pinnedAnswer(common, contexts.tls11, 0x0302)]);
   }
   if (tls10.ambiguous || tls11.ambiguous) {
     // The legacy attempt was cut without an alert. If a modern handshake on a fresh connection

@@ -20,6 +20,8 @@ import { probe } from './probe.js';
 const pki = createTestPki({ hostnames: ['vigil.test'] });
 let template: HelloTemplate;
 let backend: TlsPeer;
+/** A server whose best is TLS 1.1: collect asks it with the pinned TLS 1.0 and TLS 1.1 handshakes directly. */
+let legacyBackend: TlsPeer;
 let caFile: string;
 
 /** What a legacy ClientHello gets: writes on the socket, with pauses between them. */
@@ -61,8 +63,8 @@ function sniOf(hello: Buffer): string | undefined {
 
 const muxes: Array<{ server: Server; sockets: Set<Socket> }> = [];
 
-/** A port where modern hellos reach `backend` and legacy ones get `script`. */
-async function startMux(script: Script): Promise<number> {
+/** A port where modern hellos reach `to` (default `backend`) and legacy ones get `script`. */
+async function startMux(script: Script, to?: TlsPeer): Promise<number> {
   const sockets = new Set<Socket>();
   const server = createTcpServer((socket) => {
     sockets.add(socket);
@@ -74,7 +76,8 @@ async function startMux(script: Script): Promise<number> {
       if (got.length < 11 || got.length < 5 + got.readUInt16BE(3)) return;
       socket.off('data', onData);
       if (got.readUInt16BE(9) >= 0x0303) {
-        const upstream = connectTcp({ host: backend.host, port: backend.port }, () => upstream.write(got));
+        const peer = to ?? backend;
+        const upstream = connectTcp({ host: peer.host, port: peer.port }, () => upstream.write(got));
         sockets.add(upstream);
         upstream.on('error', () => socket.destroy());
         socket.on('error', () => upstream.destroy());
@@ -94,6 +97,7 @@ async function startMux(script: Script): Promise<number> {
 beforeAll(async () => {
   template = (await helloTemplate(createHandshakeContexts(await loadTrustStore(undefined)).legacy)) as HelloTemplate;
   backend = await startTlsPeer({ cert: pki.chainPem, key: pki.keyPem });
+  legacyBackend = await startTlsPeer({ cert: pki.chainPem, key: pki.keyPem, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' });
   caFile = await writeCaFile([pki.root]);
 });
 
@@ -104,7 +108,7 @@ afterAll(async () => {
       return new Promise<void>((resolve) => server.close(() => resolve()));
     }),
   );
-  await backend.close();
+  await Promise.all([backend.close(), legacyBackend.close()]);
 });
 
 const raw = (port: number, sni: string | undefined = 'vigil.test', timeoutMs = 3_000) =>
@@ -150,17 +154,61 @@ describe('the raw hello on odd servers (R5)', () => {
   });
 
   it.each([
-    ['a ServerHello (TLS 1.0) inside a TLS 1.2 record', () => serverHello(0x0301, 0x0303)],
-    ['a TLS 1.2 ServerHello to a TLS 1.0–1.1 hello, then a fatal alert', () => Buffer.concat([serverHello(0x0303, 0x0303), alert(2, 70)])],
-    ['a handshake record, then an alert', () => Buffer.concat([serverHello(0x0301, 0x0301), alert(2, 40)])],
-    ['a warning alert (unrecognized_name), then a ServerHello', () => Buffer.concat([alert(1, 112), serverHello(0x0301, 0x0301)])],
-    ['an SSLv2 SERVER-HELLO', () => Buffer.from([0x80, 0x2e, 0x04, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x10])],
-    ['an HTTP error page (a plain-HTTP port, or a middlebox)', () => Buffer.from('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')],
-  ])('%s is undecided: the full handshake judges it', async (_name, bytes) => {
+    ['a TLS 1.2 ServerHello to a TLS 1.0–1.1 hello, then a fatal alert', () => Buffer.concat([serverHello(0x0303, 0x0303), alert(2, 70)]), 0x0303],
+    ['a warning alert (unrecognized_name), then a ServerHello', () => Buffer.concat([alert(1, 112), serverHello(0x0301, 0x0301)]), undefined],
+    ['an SSLv2 SERVER-HELLO', () => Buffer.from([0x80, 0x2e, 0x04, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x10]), undefined],
+    ['an HTTP error page (a plain-HTTP port, or a middlebox)', () => Buffer.from('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'), undefined],
+  ])('%s is undecided (the full handshake judges it), and the verdict is the same as without the raw hello', async (_name, bytes, serverVersion) => {
     const port = await startMux((s) => void s.write(bytes()));
-    expect(await raw(port)).toEqual(undecided);
-    if (process.env.R5_DEBUG) console.log(_name, JSON.stringify(await verdict(port, false)));
+    expect(await raw(port)).toEqual({ decided: false, reason: expect.any(String), ...(serverVersion ? { serverVersion } : {}) });
     expect(await verdict(port, true)).toEqual(await verdict(port, false));
+  });
+
+  // The server chose TLS 1.0 (or 1.1) in its ServerHello, and then OpenSSL refused the rest of its
+  // answer — as OpenSSL 3 does with a DH group under 1024 bits even at security level 0. Full
+  // handshakes alone read OpenSSL's own alert as the server's refusal: "TLS 1.0 not accepted", a
+  // false pass. The raw hello saw the server's choice.
+  const garbageCertificate = Buffer.from([22, 3, 1, 0, 6, 11, 0, 0, 2, 0xff, 0xff]);
+  it('a server that chose TLS 1.0 is not reported as refusing it when OpenSSL then rejects its answer', async () => {
+    const port = await startMux((s) => void s.write(Buffer.concat([serverHello(0x0301, 0x0301), garbageCertificate])));
+    expect(await raw(port)).toEqual({ decided: false, reason: 'the server answered with a handshake record', serverVersion: 0x0301 });
+    expect(await verdict(port, false)).toEqual({ protocol: 'TLSv1.3', acceptsTls10: false, acceptsTls11: false }); // the false pass
+    expect(await verdict(port, true)).toEqual({ protocol: 'TLSv1.3', acceptsTls10: true, acceptsTls11: false });
+  });
+
+  /** ServerHello for the version the hello offers at most, then a record OpenSSL cannot parse. */
+  const choosesOffered: Script = (s, hello) => void s.write(Buffer.concat([serverHello(hello.readUInt16BE(9), hello.readUInt16BE(9)), garbageCertificate]));
+
+  it('chose TLS 1.1 for the 1.0–1.1 hello and TLS 1.0 for the pinned TLS 1.0 hello, OpenSSL refusing both answers: both accepted', async () => {
+    const port = await startMux(choosesOffered);
+    expect(await verdict(port, true)).toEqual({ protocol: 'TLSv1.3', acceptsTls10: true, acceptsTls11: true });
+  });
+
+  it('a server whose best is TLS 1.1 (pinned handshakes only) that OpenSSL then refuses is not reported as refusing TLS 1.0/1.1', async () => {
+    const port = await startMux(choosesOffered, legacyBackend);
+    expect(await verdict(port, false)).toEqual({ protocol: 'TLSv1.1', acceptsTls10: false, acceptsTls11: false }); // the false pass
+    expect(await verdict(port, true)).toEqual({ protocol: 'TLSv1.1', acceptsTls10: true, acceptsTls11: true });
+  });
+
+  it('a pinned hello answered with a higher version than offered is still refused', async () => {
+    const port = await startMux((s) => void s.write(Buffer.concat([serverHello(0x0303, 0x0303), garbageCertificate])), legacyBackend);
+    expect(await verdict(port, true)).toEqual({ protocol: 'TLSv1.1', acceptsTls10: false, acceptsTls11: false });
+  });
+
+  it('the same for TLS 1.1 in its ServerHello, and a TLS 1.0-only hello gets its own (refused) answer', async () => {
+    const port = await startMux((s, hello) =>
+      void s.write(hello.readUInt16BE(9) === 0x0301 ? alert(2, 70) : Buffer.concat([serverHello(0x0302, 0x0302), garbageCertificate])),
+    );
+    expect(await verdict(port, true)).toEqual({ protocol: 'TLSv1.3', acceptsTls10: false, acceptsTls11: true });
+  });
+
+  it.each([
+    ['a ServerHello (TLS 1.0) inside a TLS 1.2 record', () => serverHello(0x0301, 0x0303)],
+    ['a ServerHello (TLS 1.0) that OpenSSL refuses, then a fatal alert', () => Buffer.concat([serverHello(0x0301, 0x0301), alert(2, 40)])],
+  ])('%s: the server chose TLS 1.0', async (_name, bytes) => {
+    const port = await startMux((s) => void s.write(bytes()));
+    expect(await raw(port)).toEqual({ decided: false, reason: 'the server answered with a handshake record', serverVersion: 0x0301 });
+    expect(await verdict(port, true)).toEqual({ protocol: 'TLSv1.3', acceptsTls10: true, acceptsTls11: false });
   });
 
   it('an alert record of a length other than 2 is no refusal to rely on', async () => {

@@ -181,12 +181,12 @@ describe('the raw TLS 1.0–1.1 ClientHello', () => {
   });
 
   it.each([
-    ['a Node server with TLS 1.0–1.3', 'tls10to13'],
-    ['a Node server with TLS 1.0 only', 'tls10only'],
-    ['a Node server with TLS 1.1 only', 'tls11only'],
-    ['OpenSSL s_server pinned to TLS 1.0 (security level 0)', 'opensslTls1'],
-  ])('%s answers with a ServerHello: undecided (the full handshake judges it)', async (_name, key) => {
-    expect(await raw(servers[key]!.port)).toEqual({ decided: false, reason: 'the server answered with a handshake record' });
+    ['a Node server with TLS 1.0–1.3', 'tls10to13', 0x0302],
+    ['a Node server with TLS 1.0 only', 'tls10only', 0x0301],
+    ['a Node server with TLS 1.1 only', 'tls11only', 0x0302],
+    ['OpenSSL s_server pinned to TLS 1.0 (security level 0)', 'opensslTls1', 0x0301],
+  ])('%s answers with a ServerHello: undecided (the full handshake judges it), with the version it chose', async (_name, key, serverVersion) => {
+    expect(await raw(servers[key]!.port)).toEqual({ decided: false, reason: 'the server answered with a handshake record', serverVersion });
   });
 
   it('a reset is reported as the TLS socket would report it', async () => {

@@ -36,7 +36,15 @@ export interface HelloTemplate {
 export type RawLegacyAnswer =
   | { decided: true; stage: 'handshake'; alert: true; peerAlert: true; reason: string }
   | { decided: true; stage: 'handshake' | 'connect' | 'timeout' | 'aborted'; alert?: undefined; reason: string }
-  | { decided: false; reason: string };
+  | {
+      decided: false;
+      reason: string;
+      /**
+       * The version a ServerHello in the first record chose (0x0301 = TLS 1.0, 0x0302 = TLS 1.1…):
+       * the server's own choice, which stands even if OpenSSL then refuses the rest of its answer.
+       */
+      serverVersion?: number;
+    };
 
 /** TLS alert descriptions (RFC 5246 §7.2, RFC 8446 §6), as OpenSSL words them in its error reasons. */
 const alertNames: Record<number, string> = {
@@ -227,6 +235,10 @@ export function sendRawHello(options: {
         if (received[5] !== 2) return finish({ decided: false, reason: 'the server sent a warning alert' });
         const description = received[6] as number;
         finish({ decided: true, stage: 'handshake', alert: true, peerAlert: true, reason: `TLS handshake failed: tlsv1 alert ${alertNames[description] ?? `number ${description}`}` });
+      } else if (received[0] === HANDSHAKE && received[1] === 3) {
+        // Record header, handshake type and length, then the ServerHello's server_version.
+        if (received.length < 11) return;
+        finish({ decided: false, reason: 'the server answered with a handshake record', ...(received[5] === 2 ? { serverVersion: received.readUInt16BE(9) } : {}) });
       } else {
         finish({ decided: false, reason: received[0] === HANDSHAKE ? 'the server answered with a handshake record' : 'the server answered with something other than TLS' });
       }

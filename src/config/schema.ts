@@ -54,7 +54,17 @@ const HostPort = z.string().transform((value, ctx) => {
  */
 function endpointName(host: string, port: number, servername?: string): string {
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  return servername !== undefined && servername.toLowerCase() !== host.toLowerCase() ? `${servername}@${address}` : address;
+  return servername !== undefined && canonicalName(servername) !== canonicalName(host) ? `${servername}@${address}` : address;
+}
+
+/** A host or servername for comparison: lower case; an IPv6 literal in canonical form (`0::1` is `::1`). */
+function canonicalName(name: string): string {
+  if (!name.includes(':')) return name.toLowerCase();
+  try {
+    return new URL(`http://[${name}]/`).hostname;
+  } catch {
+    return name.toLowerCase();
+  }
 }
 
 /** A TLS endpoint: `host`, `host:port`, `[v6]:port`, or an object. Port defaults to 443. */
@@ -69,7 +79,14 @@ export const TlsEndpoint = z
     }),
   ])
   .transform((value, ctx) => {
-    if (typeof value !== 'string') return { ...value, name: endpointName(value.host, value.port, value.servername) };
+    if (typeof value !== 'string') {
+      // `host: "[::1]"` is the IPv6 literal ::1 (brackets belong to host:port text, not to the address).
+      const unbracket = (name: string): string => /^\[([^\]]+)\]$/.exec(name)?.[1] ?? name;
+      const host = unbracket(value.host);
+      // A bracketed IPv6 servername too: unbracketed, it is recognised as an IP literal and not sent as SNI (RFC 6066 §3).
+      const servername = value.servername === undefined ? undefined : unbracket(value.servername);
+      return { ...value, host, ...(servername === undefined ? {} : { servername }), name: endpointName(host, value.port, servername) };
+    }
     const m = /^(?:\[([^\]]+)\]|([^:/\s]+))(?::(\d+))?$/.exec(value);
     const port = m?.[3] === undefined ? 443 : Number(m[3]);
     if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
@@ -80,6 +97,13 @@ export const TlsEndpoint = z
     return { host, port, servername: undefined as string | undefined, name: endpointName(host, port) };
   });
 export type TlsEndpoint = z.output<typeof TlsEndpoint>;
+
+/** What makes two endpoints one: names compared case-insensitively, IPv6 literals in canonical form (`[0::1]` is `[::1]`). */
+function endpointKey(e: { host: string; port: number; servername?: string | undefined }): string {
+  const host = canonicalName(e.host);
+  const servername = e.servername === undefined ? host : canonicalName(e.servername);
+  return `${servername === host ? '' : servername}@${host}:${e.port}`;
+}
 
 /** A target of the TLS probe: a named list of endpoints. */
 export const TlsTarget = z.strictObject({
@@ -93,7 +117,7 @@ export const TlsTarget = z.strictObject({
       endpoints.forEach((e, i) => {
         // zod still runs this when an entry failed (its value is then not an endpoint): skip it.
         if (typeof (e as { name?: unknown } | undefined)?.name !== 'string') return;
-        const key = e.name.toLowerCase();
+        const key = endpointKey(e);
         const first = seen.get(key);
         if (first === undefined) seen.set(key, i);
         else ctx.addIssue({ code: 'custom', path: [i], message: `duplicate endpoint "${e.name}" (same host, port and servername as endpoints[${first}]): remove one` });

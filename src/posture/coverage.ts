@@ -26,10 +26,27 @@ const MAX_SLOTS = 90_000;
 
 const slotCache = new Map<string, number>();
 
+const wallClocks = new Map<string, Intl.DateTimeFormat>();
+
+/** The wall-clock reading of an instant in `timezone`, to the second. */
+function wallClock(at: number, timezone: string): string {
+  let f = wallClocks.get(timezone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: timezone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    wallClocks.set(timezone, f);
+  }
+  return f.format(at);
+}
+
 /**
  * The firings of a cron schedule within the calendar day `day` in `timezone`: from the day's first
- * instant (inclusive) to the next day's (exclusive), so a 23- or 25-hour DST day has 23 or 25
- * hourly slots. Memoised (snapshots of one deployment ask the same few questions every day).
+ * instant (inclusive) to the next day's (exclusive). Counted as the scheduler (node-cron) fires
+ * them: once per wall-clock time, so the hour repeated on a fall-back day fires once (an hourly
+ * schedule has 24 slots on a 25-hour day, 23 on a 23-hour one). Memoised (snapshots of one
+ * deployment ask the same few questions every day).
+ *
+ * @throws when cron-parser cannot step through the day (e.g. its loop limit on a time zone with a
+ * 30-minute DST shift): a day whose slots are not known is not green, so this is never swallowed.
  */
 export function scheduledSlots(expression: string, timezone: string, day: string): number {
   const key = `${expression}\u0000${timezone}\u0000${day}`;
@@ -37,14 +54,16 @@ export function scheduledSlots(expression: string, timezone: string, day: string
   if (cached !== undefined) return cached;
   const start = startOfDay(day, timezone).getTime();
   const end = startOfDay(addDays(day, 1), timezone).getTime();
-  // prev/next are strict: start 1 ms before the day so a firing at 00:00 counts.
-  const it = cronParser().parse(expression, { tz: timezone, currentDate: new Date(start - 1), endDate: new Date(end - 1) });
-  let n = 0;
-  while (n < MAX_SLOTS && it.hasNext()) {
+  // prev/next are strict: start 1 ms before the day so a firing at 00:00 counts. No endDate and no
+  // hasNext(): hasNext() answers false when cron-parser fails, which would undercount the day.
+  const it = cronParser().parse(expression, { tz: timezone, currentDate: new Date(start - 1) });
+  const slots = new Set<string>();
+  while (slots.size < MAX_SLOTS) {
     const at = it.next().getTime();
     if (at >= end) break;
-    if (at >= start) n++;
+    if (at >= start) slots.add(wallClock(at, timezone));
   }
+  const n = slots.size;
   if (slotCache.size > 10_000) slotCache.clear();
   slotCache.set(key, n);
   return n;

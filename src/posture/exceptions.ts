@@ -86,6 +86,12 @@ export interface ExceptionOutcome<F extends FailingFinding> {
   stale: RiskException[];
   /** Expired exceptions that would have matched a failing finding: why the control is red again. */
   lapsed: Array<{ exception: RiskException; finding: F }>;
+  /**
+   * Units (`probe|target`) whose failing list may have been cut, where a holding exception covers
+   * some failure: it is not applied (vigil cannot prove every failure is excepted) — and is not
+   * stale either, since it does match. Absent when none.
+   */
+  unprovable?: string[];
 }
 
 /**
@@ -105,8 +111,15 @@ export function applyExceptions<F extends FailingFinding>(
   const out: ExceptionOutcome<F> = { kept: [], excepted: [], expired: mine.filter((e) => !holdsOn(e, day)), stale: [], lapsed: [] };
   if (mine.length === 0) return { ...out, kept: [...failing] };
   const used = new Set<RiskException>();
+  const unprovable = new Set<string>();
   for (const f of failing) {
-    const holding = provable(f.probe, f.target) ? mine.find((e) => holdsOn(e, day) && covers(e, control, f.probe, f.resource)) : undefined;
+    const covering = mine.find((e) => holdsOn(e, day) && covers(e, control, f.probe, f.resource));
+    const holding = covering && provable(f.probe, f.target) ? covering : undefined;
+    if (covering && !holding) {
+      // Matches, but cannot be applied: neither an excepted finding nor a stale exception.
+      used.add(covering);
+      unprovable.add(`${f.probe}|${f.target}`);
+    }
     if (holding) {
       used.add(holding);
       out.excepted.push({
@@ -126,7 +139,14 @@ export function applyExceptions<F extends FailingFinding>(
     if (lapsed) out.lapsed.push({ exception: lapsed, finding: f });
   }
   out.stale = mine.filter((e) => holdsOn(e, day) && !used.has(e));
+  if (unprovable.size > 0) out.unprovable = [...unprovable].sort();
   return out;
+}
+
+/** A reason line for a unit whose failing list may be cut, so its matching exceptions were not applied. */
+export function unprovableReason(unit: string, max: number): string {
+  const [probe, target] = unit.split('|');
+  return `${probe}/${target}: ${max.toLocaleString('en-US')} or more resources fail, so its failing list may be incomplete and no exception applies to it`;
 }
 
 /** A deterministic order for listing exceptions (the archived snapshot hashes it). */

@@ -35,8 +35,10 @@ export const TrustFeedControl = z.strictObject({
    */
   restoreTested: z.literal(true).optional(),
   /**
-   * Failing resources held by an accepted risk (config `exceptions:`) on the snapshot's day: the
-   * control is green with this many exceptions. A count only, never which resources. Absent when none.
+   * Accepted risks (config `exceptions:` entries) that held failing resources on the snapshot's
+   * day: the control is green with this many exceptions. A count of exceptions, not of resources
+   * (one entry covering 50 repositories is 1: the public learns neither names nor how many fail).
+   * Absent when none.
    */
   exceptions: z.number().int().min(1).optional(),
 });
@@ -111,7 +113,7 @@ function feedEntry(c: SnapshotControl, snapshot: Snapshot, minGreenDays: number)
     cadence,
     snapshotHash: snapshot.hash,
     ...(restoreTested(c) && { restoreTested: true as const }),
-    ...(Array.isArray(c.exceptions) && c.exceptions.length > 0 && { exceptions: c.exceptions.length }),
+    ...(Array.isArray(c.exceptions) && c.exceptions.length > 0 && { exceptions: acceptedRisks(c.exceptions) }),
   };
 }
 
@@ -178,4 +180,12 @@ export function humanInterval(seconds: number): string {
 /** YYYY-MM-DD plus `days` calendar days (dates carry no time zone, so UTC arithmetic is exact). */
 function addDays(date: string, days: number): string {
   return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * How many distinct accepted risks held a control's failures: excepted resources grouped by the
+ * exception they carry (reason, approver, expiry, ticket).
+ */
+function acceptedRisks(excepted: ReadonlyArray<{ reason: string; approvedBy: string; expires: string; ticket?: string | undefined }>): number {
+  return new Set(excepted.map((e) => JSON.stringify([e.reason, e.approvedBy, e.expires, e.ticket ?? null]))).size;
 }

@@ -2,7 +2,7 @@ import type { Control } from '../config/controls.js';
 import type { RiskException } from '../config/schema.js';
 import type { UnitDay } from '../store/state.js';
 import { MAX_FAILING_PER_RUN } from './ledger-limits.js';
-import { applyExceptions, exceptionRecord, lapsedReason, sortExceptions } from './exceptions.js';
+import { applyExceptions, exceptionRecord, lapsedReason, sortExceptions, unprovableReason } from './exceptions.js';
 import { DEFAULT_MIN_COVERAGE, percent, scheduledSlots, slotCoverage } from './coverage.js';
 import { addDays, zonedInstant } from './days.js';
 import { canonicalJson } from './snapshot-types.js';
@@ -164,7 +164,8 @@ export function dayVerdict(
       const expected = coverage?.expected.get(`${id}|${target}`);
       if (coverage && typeof expected === 'string') reasons.push(`${id}/${target}: ${expected}`);
       else if (coverage && typeof expected === 'number' && expected > 0 && day.runs > 0 && day.runs / expected < coverage.minCoverage) {
-        const share = slotCoverage(day.runs, expected) ?? 0;
+        // The unrounded share: slotCoverage rounds to 4 decimals, which can reach the threshold (89.996 % → 0.9 → "90 %").
+        const share = day.runs / expected;
         reasons.push(`${id}/${target}: measured ${day.runs} of ${expected} scheduled runs (${percent(share)}), below days.minCoverage ${percent(coverage.minCoverage)}`);
       }
     }
@@ -363,7 +364,7 @@ export function buildSnapshot(input: SnapshotInput): SnapshotBody {
     const applied = applyExceptions(control.id, allFailing, exceptions, date, (probe, target) => failingComplete(ledger.get(`${probe}|${target}`)));
     const failing = applied.kept;
     const { verdict, reasons } = dayVerdict(control, probes, ledger, dayCoverage, exceptedUnits(ledger, applied));
-    reasons.push(...applied.lapsed.map(lapsedReason));
+    reasons.push(...applied.lapsed.map(lapsedReason), ...(applied.unprovable ?? []).map((u) => unprovableReason(u, MAX_FAILING_PER_RUN)));
     const streak = nextStreak(date, verdict, prev ? { date: prev.date, control: prevControls.get(control.id) } : undefined);
     const evidence = controlEvidence(control, probes, ledger, date, prev ? { date: prev.date, control: prevControls.get(control.id) } : undefined);
     return {

@@ -390,13 +390,18 @@ export class StateStore {
     const success = outcome === 'pass' || outcome === 'fail' ? String(Math.floor(Date.parse(result.finishedAt) / 1000)) : '';
     const order = `${result.scheduledFor}|${result.finishedAt}`;
     const day = dayOf(new Date(slotMs), this.timezone);
-    const failing: string[] = [];
+    // Cut by distinct resources (the ledger keys failures by resource, last message wins): a cut
+    // then always leaves MAX_FAILING_PER_RUN entries, which is how the day knows its list may be
+    // incomplete. Cutting by findings let many failures of one resource hide a cut (R6).
+    const failingByResource = new Map<string, string>();
     for (const f of result.findings) {
       if (f.outcome !== 'fail') continue;
-      if (failing.length >= 2 * MAX_FAILING_PER_RUN) break;
       // Lone surrogates would fail the record script's JSON decoding (and the run with it).
-      failing.push(wellFormed(f.resource), wellFormed(f.message));
+      const resource = wellFormed(f.resource);
+      if (failingByResource.size >= MAX_FAILING_PER_RUN && !failingByResource.has(resource)) continue;
+      failingByResource.set(resource, wellFormed(f.message));
     }
+    const failing = [...failingByResource].flat();
     const last: DayLastRun = {
       finishedAt: result.finishedAt,
       sourceFreshness: result.sourceFreshness ?? null,
