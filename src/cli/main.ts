@@ -352,7 +352,7 @@ function program(io: CliIo, result: { code: number }): Command {
           [0, 'written'],
           [1, 'the archive does not verify, or does not hold the whole period'],
           [EXIT_USAGE, 'usage error (also: --from/--to not a calendar date YYYY-MM-DD, --from after --to, --out inside the archive)'],
-          [EXIT_NOINPUT, 'the --public-key file cannot be read'],
+          [EXIT_NOINPUT, 'the --public-key file cannot be read or is not an Ed25519 public key'],
           [EXIT_CANTCREAT, 'the --out file cannot be written'],
           CONFIG_EXIT,
         ]),
@@ -485,6 +485,9 @@ async function runOnceCommand(
   io: CliIo,
   pkg: { version: string; homepage?: string },
 ): Promise<number> {
+  // A process that runs once and exits: V8 tuned for peak RSS before the config is read (see
+  // short-run-heap.ts). Only in the real CLI process, not when tests call main() in-process.
+  if (io === defaultIo) (await import('./short-run-heap.js')).tuneHeapForShortRun();
   // The probes' credentials only: run-once has no Redis, no listener, no email, no archive.
   const loaded = await load(opts.config, io, ['probes']);
   if (typeof loaded === 'number') return loaded;
