@@ -434,7 +434,14 @@ export async function exportCommand(loaded: LoadedConfig, opts: ExportOptions, i
   const publicKeyPem = loaded.secrets.signingKey ? publicKeyFromPrivate(loaded.secrets.signingKey) : opts.publicKeyPem;
   let fingerprint: string | null = null;
   try {
+    // A --public-key given beside archive.signingKey is not silently ignored: it must be a key, and
+    // the signing key's own public half (an auditor passing the key they hold expects it checked).
+    const given = opts.publicKeyPem === undefined ? undefined : keyFingerprint(opts.publicKeyPem);
     if (publicKeyPem !== undefined) fingerprint = keyFingerprint(publicKeyPem);
+    if (given !== undefined && given !== fingerprint) {
+      io.err(`vigil: --public-key: key ${given} is not the public half of archive.signingKey (key ${fingerprint}): pass the matching key, or leave --public-key out\n`);
+      return EXIT_NOINPUT;
+    }
   } catch (err) {
     if (!(err instanceof ArchiveKeyError)) throw err;
     io.err(`vigil: --public-key: ${err.message}\n`);
