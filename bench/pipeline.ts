@@ -52,7 +52,8 @@ async function main(): Promise<void> {
     const prefix = 'bench1';
     const state = new StateStore(client, prefix);
     const results = new Queue<ProbeResult>(RESULTS_QUEUE, { connection: conn, prefix });
-    const now = new Date().toISOString();
+    // One slot per result (a second apart): the replay guard counts a probe × target × slot once.
+    const base = Math.floor(Date.now() / 1000) * 1000 - total * 1000;
     for (let i = 0; i < total; i += 1000) {
       await results.addBulk(
         Array.from({ length: Math.min(1000, total - i) }, (_, j) => {
@@ -61,9 +62,9 @@ async function main(): Promise<void> {
             runId: `noop|t${n % 500}|${n}`,
             probe: 'noop',
             target: `t${n % 500}`,
-            scheduledFor: now,
-            startedAt: now,
-            finishedAt: now,
+            scheduledFor: new Date(base + n * 1000).toISOString(),
+            startedAt: new Date(base + n * 1000).toISOString(),
+            finishedAt: new Date(base + n * 1000 + 1).toISOString(),
             findings: [{ resource: `r${n}`, outcome: 'pass', message: 'ok' }],
           };
           return { name: 'result', data: result, opts: { jobId: result.runId, removeOnComplete: true } };

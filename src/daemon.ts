@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -17,6 +17,7 @@ import { RedisRunCoordinator } from './queue/run-coordinator.js';
 import { Scheduler } from './queue/scheduler.js';
 import { registerSecret, secretFileModeWarning } from './secrets.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './store/embedded-redis.js';
+import { makeDirectorySync } from './store/make-directory.js';
 import { checkRedisServer } from './store/redis-checks.js';
 import { StateStore } from './store/state.js';
 import { DayCloseError, DayCloser, SnapshotIntegrityError, type CloseOutcome } from './store/day-close.js';
@@ -70,7 +71,7 @@ function adminToken(loaded: LoadedConfig, log: Logger, sharedRedis: boolean): st
     token = undefined;
   }
   if (!token) {
-    mkdirSync(path.dirname(file), { recursive: true });
+    makeDirectorySync(path.dirname(file)); // not recursive mkdirSync: it spins for ever under /proc
     token = randomBytes(32).toString('base64url');
     writeFileSync(file, `${token}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);

@@ -1,12 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { keyFingerprint, publicKeyFromPrivate, signHash, writeArchivedSnapshot } from '../src/store/archive.js';
+import { makeDirectory, makeDirectorySync } from '../src/store/make-directory.js';
 import { sampleChain } from './helpers/snapshots.js';
 
 // Review R7 (a new user's walkthrough): two CLI defects found by following the README.
@@ -82,4 +83,49 @@ describe.runIf(process.platform === 'linux' && existsSync('/proc/self'))('previe
       expect(r.stderr).toMatch(new RegExp(`^vigil: cannot write /proc/vigil-r7-preview/\\S+: ENOENT\\n$`));
     });
   }
+});
+
+describe('vigil start --help', () => {
+  it('lists every exit code the README gives for start, 70 included', async () => {
+    const r = await cli('start', '--help');
+    expect(r.code).toBe(0);
+    const codes = [...r.out.split('Exit codes:\n')[1]!.matchAll(/^ {2}(\d+) /gm)].map((m) => Number(m[1]));
+    expect(codes).toEqual([0, 1, 64, 69, 70, 78]);
+    expect(r.out).toContain('  70  an uncaught error stopped the daemon (logged at fatal): let the supervisor restart it\n');
+  });
+});
+
+describe('makeDirectory / makeDirectorySync (mkdir -p that always ends)', () => {
+  it('creates missing parents with the mode, accepts an existing directory, refuses an existing file', async () => {
+    const sync = path.join(root, 'md-sync', 'a', 'b');
+    makeDirectorySync(sync, 0o700);
+    makeDirectorySync(sync, 0o700);
+    expect(statSync(sync).isDirectory()).toBe(true);
+    expect(statSync(path.join(root, 'md-sync', 'a')).mode & 0o777).toBe(0o700);
+    const asyncDir = path.join(root, 'md-async', 'a', 'b');
+    await makeDirectory(asyncDir, 0o700);
+    await makeDirectory(asyncDir, 0o700);
+    expect(statSync(asyncDir).isDirectory()).toBe(true);
+    expect(statSync(path.join(root, 'md-async', 'a')).mode & 0o777).toBe(0o700);
+    const file = path.join(root, 'md-file');
+    writeFileSync(file, 'x');
+    expect(() => makeDirectorySync(file)).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+    await expect(makeDirectory(file)).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(() => makeDirectorySync(path.join(file, 'sub'))).toThrow(expect.objectContaining({ code: 'ENOTDIR' }));
+  });
+
+  it.runIf(process.platform === 'linux' && existsSync('/proc/self'))('a parent that cannot hold children (/proc) is ENOENT, not an endless loop', async () => {
+    await expect(makeDirectory('/proc/vigil-r7-md/a/b', 0o700)).rejects.toMatchObject({ code: 'ENOENT', path: '/proc/vigil-r7-md' });
+  }, 10_000);
+});
+
+describe.runIf(process.platform === 'linux' && existsSync('/proc/self'))('vigil start with a dataDir that cannot be created', () => {
+  it('exits 1 naming the path instead of spinning at 100 % CPU for ever', () => {
+    const config = path.join(root, 'proc-datadir.yaml');
+    writeFileSync(config, 'dataDir: /proc/vigil-r7-data/var\nhttp:\n  public: { listen: 127.0.0.1:1 }\n  admin: { listen: 127.0.0.1:2 }\n');
+    const r = spawnSync(process.execPath, [bin, 'start', '--config', config], { encoding: 'utf8', timeout: 30_000, cwd: root });
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(1);
+    expect(r.stdout + r.stderr).toContain("ENOENT: no such file or directory, mkdir '/proc/vigil-r7-data'");
+  }, 40_000);
 });

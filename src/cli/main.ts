@@ -150,6 +150,7 @@ function program(io: CliIo, result: { code: number }): Command {
         [1, 'could not start, or could not go on (e.g. its embedded redis-server died)'],
         USAGE_EXIT,
         [EXIT_UNAVAILABLE, 'redis.url cannot be reached, or redis-server is not installed'],
+        [70, 'an uncaught error stopped the daemon (logged at fatal): let the supervisor restart it'],
         CONFIG_EXIT,
       ]),
     )

@@ -9,7 +9,7 @@
  * (test/preview.test.ts checks both).
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Control } from '../config/controls.js';
 import { ConfigError, EXIT_CONFIG } from '../config/errors.js';
@@ -19,6 +19,7 @@ import { loadTrustBranding, type TrustBranding } from '../http/trust-branding.js
 import { buildFeed } from '../posture/feed.js';
 import { renderHtml, renderText, subjectLine } from '../posture/render.js';
 import { snapshotHash, type CoverageEntry, type CoverageStatus, type Snapshot, type SnapshotBody, type SnapshotControl } from '../posture/snapshot-types.js';
+import { makeDirectorySync } from '../store/make-directory.js';
 import type { CliIo } from './main.js';
 
 /** The watermark of every preview rendering. */
@@ -182,25 +183,6 @@ export function previewEmail(input: PreviewInput): { subject: string; html: stri
   };
 }
 
-/**
- * `mkdir -p` that always ends. Node's `mkdirSync(dir, { recursive: true })` spins forever (100 % CPU,
- * no error) on Node 20 when a parent exists but cannot hold children, e.g. `--out /proc/x`: the
- * kernel answers ENOENT for the child and EEXIST for the parent, over and over. Here a child that
- * still gets ENOENT once its parent exists is final, so such an `--out` exits 73.
- */
-function makeDirectory(dir: string): void {
-  try {
-    mkdirSync(dir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return; // a file there: the write that follows fails and says so
-    const parent = path.dirname(dir);
-    if (code !== 'ENOENT' || parent === dir) throw err;
-    makeDirectory(parent);
-    mkdirSync(dir);
-  }
-}
-
 /** Whether `file` is `dir` or inside it. */
 function inside(file: string, dir: string): boolean {
   const rel = path.relative(dir, file);
@@ -229,12 +211,12 @@ export function previewCommand(kind: 'trust' | 'email', loaded: LoadedConfig, ou
   }
   try {
     if (kind === 'trust') {
-      makeDirectory(path.dirname(target));
+      makeDirectorySync(path.dirname(target)); // never recursive mkdirSync: it spins for ever on --out /proc/x
       writeFileSync(target, previewTrustPage(input));
       io.out(`wrote ${target} (${PREVIEW_WATERMARK}); open it in a browser\n`);
     } else {
       const mail = previewEmail(input);
-      makeDirectory(target);
+      makeDirectorySync(target);
       writeFileSync(path.join(target, 'subject.txt'), `${mail.subject}\n`);
       writeFileSync(path.join(target, 'email.html'), mail.html);
       writeFileSync(path.join(target, 'email.txt'), mail.text);

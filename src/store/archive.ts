@@ -8,8 +8,9 @@
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { link, lstat, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeDirectory } from './make-directory.js';
 import { Snapshot, snapshotHash } from '../posture/snapshot-types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -566,7 +567,7 @@ export async function writeArchivedSnapshot(dir: string, snapshot: Snapshot): Pr
   const s = parsed.data;
   if (s.hash !== snapshotHash(s)) throw new ArchiveInvalidSnapshotError('hash');
 
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDirectory(dir, 0o700); // not recursive mkdir: it spins for ever under /proc
   const file = join(dir, `${s.date}.json`);
   const text = fileText(s);
   // The readers refuse anything larger: never write a file vigil could not read back.

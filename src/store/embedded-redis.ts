@@ -131,7 +131,7 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   const executable = await resolveRedisServer(options.redisServerPath, env);
 
   const dir = resolve(options.dataDir, 'redis');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDirectory(dir, 0o700);
   const logFile = join(dir, 'redis.log');
   const recordFile = join(dir, socketRecordName);
   const localSocket = join(dir, socketName);
@@ -530,4 +530,28 @@ async function outputTail(spawned: SpawnedRedis, logFile: string, offset: number
     // No log file: Redis failed before opening it, stderr says why.
   }
   return [spawned.stderrTail(), logText].filter((s) => s.trim() !== '').join('\n').trim();
+}
+
+/**
+ * `mkdir -p` (mode 0700) that always ends: Node's recursive mkdir spins for ever when a parent
+ * exists but cannot hold children (`dataDir: /proc/x`). The same walk as src/store/make-directory.ts,
+ * kept here because this module has no local imports (tests run a plain-JS copy of it alone).
+ */
+async function makeDirectory(dir: string, mode: number): Promise<void> {
+  const code = (err: unknown) => (err as NodeJS.ErrnoException).code;
+  try {
+    await mkdir(dir, { mode });
+  } catch (err) {
+    if (code(err) === 'EEXIST') {
+      if ((await stat(dir)).isDirectory()) return;
+      throw err;
+    }
+    if (code(err) !== 'ENOENT' || dirname(dir) === dir) throw err;
+    await makeDirectory(dirname(dir), mode);
+    try {
+      await mkdir(dir, { mode });
+    } catch (again) {
+      if (code(again) !== 'EEXIST' || !(await stat(dir)).isDirectory()) throw again;
+    }
+  }
 }
