@@ -123,6 +123,8 @@ describe('exceptions in the config', () => {
     ['an unknown control', `  - { control: nope, resource: r, reason: x, approvedBy: y, expires: "${today}" }\n`, /exceptions\[0\]\.control: unknown control "nope"/],
     ['a probe that does not evidence the control', entry('r', today, ', probe: other-probe'), /exceptions\[0\]\.probe: "other-probe" does not evidence fake-control/],
     ['a ticket that is not a URL', entry('r', today, ', ticket: "SEC-1"'), /exceptions\[0\]\.ticket: expected an http\(s\) URL/],
+    ['an approval after the expiry', entry('r', today, `, approved: "${addDays(today, 1)}"`), /exceptions\[0\]\.approved: \d{4}-\d{2}-\d{2} is after its expiry/],
+    ['an impossible approval date', entry('r', today, ', approved: "2026-02-30"'), /exceptions\[0\]\.approved: not a calendar date/],
     ['no approver', `  - { control: fake-control, resource: r, reason: x, expires: "${today}" }\n`, /exceptions\[0\]\.approvedBy: /],
   ])('%s is a config error naming the key', (_name, list, pattern) => {
     expect(problems(yaml(list)).some((line) => pattern.test(line))).toBe(true);
@@ -142,6 +144,17 @@ describe('exceptions in the day snapshot', () => {
     buildSnapshot({ date: '2026-11-21', timezone: 'UTC', minGreenDays: 30, measured: controls, notConfigured: [], probes, ledger: new Map([['p1|org', day(failing)]]), prev, exceptions });
   const seal = (body: ReturnType<typeof build>) => Snapshot.parse({ ...body, hash: snapshotHash(body) });
 
+  it('an exception approved after the day does not hold that day (a backlog close stays red), and holds from its approved day', () => {
+    const late = build([legacy], [accepted({ approved: '2026-11-22' })]);
+    expect(late.controls[0]).toMatchObject({ verdict: 'red' });
+    expect(late.controls[0]?.failing).toEqual([{ ...legacy, probe: 'p1', target: 'org' }]);
+    expect(late.controls[0]?.staleExceptions ?? []).toEqual([]);
+    expect(late.controls[0]?.expiredExceptions ?? []).toEqual([]);
+    const onTime = build([legacy], [accepted({ approved: '2026-11-21' })]);
+    expect(onTime.controls[0]).toMatchObject({ verdict: 'green', failing: [] });
+    expect(onTime.exceptions).toEqual([accepted({ approved: '2026-11-21' })]);
+    expect(Snapshot.parse({ ...onTime, hash: snapshotHash(onTime) }).exceptions?.[0]?.approved).toBe('2026-11-21');
+  });
   it('the feed counts accepted risks, not resources: one glob over three failing repositories is 1, two entries are 2', () => {
     const three = ['a-api', 'b-api', 'c-api'].map((n) => ({ resource: `github.com/acme/legacy-${n}`, message: 'main is not protected' }));
     const one = seal(build(three, [accepted({ resource: 'github.com/acme/legacy-*' })]));

@@ -481,6 +481,18 @@ export const RiskException = z.strictObject({
       }
     }, 'expected an http(s) URL of the ticket')
     .optional(),
+  /**
+   * Day (YYYY-MM-DD, in `timezone`) the risk was accepted; optional. Before it the exception does
+   * not apply, so adding one never turns an earlier day — a late or backlog day close — green.
+   */
+  approved: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date YYYY-MM-DD')
+    .refine((d) => {
+      const t = Date.parse(`${d}T00:00:00Z`);
+      return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === d;
+    }, 'not a calendar date')
+    .optional(),
   /** Last day (YYYY-MM-DD, in `timezone`) the exception holds; from the day after, the finding counts again. */
   expires: z
     .string()

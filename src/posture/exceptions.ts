@@ -33,6 +33,11 @@ export function holdsOn(e: Pick<RiskException, 'expires'>, day: string): boolean
   return day <= e.expires;
 }
 
+/** Whether an exception was already accepted on `day`: from its `approved` day (always, without one). */
+export function acceptedOn(e: Pick<RiskException, 'approved'>, day: string): boolean {
+  return e.approved === undefined || day >= e.approved;
+}
+
 /**
  * `*` matches any run of characters (also `/`), `?` one character, everything else itself; the
  * whole name must match. Iterative with one backtrack point (O(pattern × name) at worst), so a
@@ -107,7 +112,8 @@ export function applyExceptions<F extends FailingFinding>(
   day: string,
   provable: (probe: string, target: string) => boolean = () => true,
 ): ExceptionOutcome<F> {
-  const mine = exceptions.filter((e) => e.control === control);
+  // An exception approved after `day` did not exist yet that day: it neither holds nor expires.
+  const mine = exceptions.filter((e) => e.control === control && acceptedOn(e, day));
   const out: ExceptionOutcome<F> = { kept: [], excepted: [], expired: mine.filter((e) => !holdsOn(e, day)), stale: [], lapsed: [] };
   if (mine.length === 0) return { ...out, kept: [...failing] };
   const used = new Set<RiskException>();
@@ -151,7 +157,7 @@ export function unprovableReason(unit: string, max: number): string {
 
 /** A deterministic order for listing exceptions (the archived snapshot hashes it). */
 export function sortExceptions(list: readonly RiskException[]): RiskException[] {
-  const key = (e: RiskException) => [e.control, e.probe ?? '', e.resource, e.expires, e.approvedBy, e.reason, e.ticket ?? ''];
+  const key = (e: RiskException) => [e.control, e.probe ?? '', e.resource, e.expires, e.approvedBy, e.reason, e.ticket ?? '', e.approved ?? ''];
   return [...list].sort((a, b) => {
     const ka = key(a);
     const kb = key(b);
@@ -162,7 +168,7 @@ export function sortExceptions(list: readonly RiskException[]): RiskException[] 
 
 /** An exception as written into a snapshot (only its own fields, in a fixed shape). */
 export function exceptionRecord(e: RiskException): RiskException {
-  return { control: e.control, ...(e.probe !== undefined && { probe: e.probe }), resource: e.resource, reason: e.reason, approvedBy: e.approvedBy, ...(e.ticket !== undefined && { ticket: e.ticket }), expires: e.expires };
+  return { control: e.control, ...(e.probe !== undefined && { probe: e.probe }), resource: e.resource, reason: e.reason, approvedBy: e.approvedBy, ...(e.ticket !== undefined && { ticket: e.ticket }), ...(e.approved !== undefined && { approved: e.approved }), expires: e.expires };
 }
 
 /** A reason line for a failure that an expired exception no longer holds. */
@@ -185,6 +191,7 @@ export function exceptionProblems(file: string, exceptions: readonly RiskExcepti
     else if (e.probe !== undefined && !control.probes.includes(e.probe)) {
       problems.push(`${file}: exceptions[${i}].probe: ${formatValue(e.probe)} does not evidence ${control.id} (its probes: ${control.probes.join(', ')})`);
     }
+    if (e.approved !== undefined && e.approved > e.expires) problems.push(`${file}: exceptions[${i}].approved: ${e.approved} is after its expiry ${e.expires}`);
     if (e.expires > latest) problems.push(`${file}: exceptions[${i}].expires: ${e.expires} is more than ${MAX_EXCEPTION_DAYS} days ahead: accept a risk for at most a year (until ${latest}), then review it`);
   });
   return problems;

@@ -23,6 +23,8 @@ export const SnapshotException = z.strictObject({
   reason: z.string(),
   approvedBy: z.string(),
   ticket: z.string().optional(),
+  /** Day the risk was accepted (YYYY-MM-DD), when configured; absent in snapshots before it existed. */
+  approved: z.string().optional(),
   /** Last day it holds (YYYY-MM-DD). */
   expires: z.string(),
 });
