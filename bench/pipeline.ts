@@ -23,6 +23,7 @@ import { StateStore } from '../src/store/state.js';
 const total = Number(process.argv[2] ?? 20_000);
 const concurrency = Number(process.argv[3] ?? 64);
 const log = pino({ level: 'silent' });
+const MINUTE = 60_000;
 
 const noop = defineProbe({
   id: 'noop',
@@ -37,8 +38,16 @@ const noop = defineProbe({
   evaluate: () => [{ resource: 'r', outcome: 'pass', message: 'ok' }],
 });
 
-async function waitUntil(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 20));
+/** Waits for `recorded()` to reach `total`; fails when it stops moving for 30 s instead of hanging. */
+async function waitUntil(recorded: () => number, total: number, what: string): Promise<void> {
+  let last = recorded();
+  let since = performance.now();
+  while (recorded() < total) {
+    await new Promise((r) => setTimeout(r, 20));
+    const now = recorded();
+    if (now !== last) [last, since] = [now, performance.now()];
+    else if (performance.now() - since > 30_000) throw new Error(`${what}: ${now} of ${total} recorded, none for 30 s (results refused as replays or beyond the replay horizon?)`);
+  }
 }
 
 async function main(): Promise<void> {
@@ -52,8 +61,11 @@ async function main(): Promise<void> {
     const prefix = 'bench1';
     const state = new StateStore(client, prefix);
     const results = new Queue<ProbeResult>(RESULTS_QUEUE, { connection: conn, prefix });
-    // One slot per result (a second apart): the replay guard counts a probe × target × slot once.
-    const base = Math.floor(Date.now() / 1000) * 1000 - total * 1000;
+    // One slot per result: the replay guard counts a probe × target × slot once. Each of the 500
+    // targets gets consecutive whole-minute slots, as cron schedules give in production (the
+    // guard's 180-byte day bitmap; whole-second slots would copy a 10,800-byte one per result).
+    const base = Math.floor(Date.now() / MINUTE) * MINUTE - Math.ceil(total / 500) * MINUTE;
+    const slot = (n: number) => base + Math.floor(n / 500) * MINUTE;
     for (let i = 0; i < total; i += 1000) {
       await results.addBulk(
         Array.from({ length: Math.min(1000, total - i) }, (_, j) => {
@@ -62,9 +74,9 @@ async function main(): Promise<void> {
             runId: `noop|t${n % 500}|${n}`,
             probe: 'noop',
             target: `t${n % 500}`,
-            scheduledFor: new Date(base + n * 1000).toISOString(),
-            startedAt: new Date(base + n * 1000).toISOString(),
-            finishedAt: new Date(base + n * 1000 + 1).toISOString(),
+            scheduledFor: new Date(slot(n)).toISOString(),
+            startedAt: new Date(slot(n)).toISOString(),
+            finishedAt: new Date(slot(n) + 1).toISOString(),
             findings: [{ resource: `r${n}`, outcome: 'pass', message: 'ok' }],
           };
           return { name: 'result', data: result, opts: { jobId: result.runId, removeOnComplete: true } };
@@ -73,7 +85,7 @@ async function main(): Promise<void> {
     }
     const t0 = performance.now();
     const recorder = new Recorder({ connection: conn, prefix, state, log, concurrency });
-    await waitUntil(() => recorder.recorded >= total);
+    await waitUntil(() => recorder.recorded, total, 'recorder alone');
     const recorderSeconds = (performance.now() - t0) / 1000;
     await recorder.close();
     await results.close();
@@ -94,14 +106,14 @@ async function main(): Promise<void> {
       await probes.addBulk(
         Array.from({ length: Math.min(1000, e2eTotal - i) }, (_, j) => {
           const n = i + j;
-          return { name: 'noop', data: { probe: 'noop', target: `t${n % 500}`, scheduledFor: new Date(n * 1000).toISOString() }, opts: { jobId: `noop|t${n % 500}|${n}`, removeOnComplete: true } };
+          return { name: 'noop', data: { probe: 'noop', target: `t${n % 500}`, scheduledFor: new Date(slot(n)).toISOString() }, opts: { jobId: `noop|t${n % 500}|${n}`, removeOnComplete: true } };
         }),
       );
     }
     const t1 = performance.now();
     const recorder2 = new Recorder({ connection: conn, prefix: prefix2, state: state2, log, concurrency });
     const worker = new ProbeWorker({ connection: conn, prefix: prefix2, units, results: results2, concurrency, timeoutMs: 10_000, log });
-    await waitUntil(() => recorder2.recorded >= e2eTotal);
+    await waitUntil(() => recorder2.recorded, e2eTotal, 'whole path');
     const e2eSeconds = (performance.now() - t1) / 1000;
     await worker.close(1000);
     await recorder2.close();

@@ -91,6 +91,12 @@ describe('run-once tunes V8 for one short run', () => {
     [['--import', 'x.mjs'], '--max-old-space-size=512', false],
     [[], '--optimize-for-size', true],
     [[], '--optional-thing', false],
+    // V8 also negates a flag without the dash (`node --noopt` runs); the operator's choice stands.
+    [['--nooptimize-for-size'], undefined, true],
+    [['--noopt'], undefined, true],
+    [['--nomaglev'], undefined, true],
+    [['--no_maglev'], undefined, true],
+    [['--notrace-gc', '--nonsense'], undefined, false],
   ] as Array<[string[], string | undefined, boolean]>)('operatorTuned(%j, %j) is %s', (execArgv, nodeOptions, expected) => {
     expect(operatorTuned(execArgv, nodeOptions)).toBe(expected);
   });

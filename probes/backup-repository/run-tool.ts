@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { ProbeTimeoutError } from '../../src/probe/errors.js';
+import { scrub } from '../../src/secrets.js';
 
 /** What one tool invocation produced. Never holds a secret: those travel in the child's environment only. */
 export interface ToolResult {
@@ -109,6 +110,7 @@ export function firstLines(text: string, max = 2): string {
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l !== '');
-  const joined = lines.slice(0, max).join(' / ');
+  // Scrubbed before the cut: a secret echoed across it would survive as a prefix the runner's scrub misses (R8).
+  const joined = scrub(lines.slice(0, max).join(' / '));
   return joined.length > 300 ? `${joined.slice(0, 297)}...` : joined;
 }

@@ -49,6 +49,7 @@ import {
   type ArchiveReport,
 } from '../store/archive.js';
 import type { CliIo } from './main.js';
+import { insideDirectory } from './out-path.js';
 import { TarEntryError, TarGzWriter } from './tar.js';
 
 /** sysexits EX_USAGE. */
@@ -426,8 +427,8 @@ export async function exportCommand(loaded: LoadedConfig, opts: ExportOptions, i
   const dir = loaded.archiveDir;
   const out = path.resolve(io.cwd ?? process.cwd(), opts.out ?? `vigil-export-${opts.from}_${opts.to}.tar.gz`);
   // A bundle written into the archive would be a stray file there: verify-archive would fail on it.
-  const inArchive = path.relative(path.resolve(dir), out);
-  if (!inArchive.startsWith('..') && !path.isAbsolute(inArchive)) {
+  // insideDirectory: lexical (`..name` is inside) and through symlinks (R8).
+  if (insideDirectory(out, dir)) {
     io.err(`vigil: --out ${out} is inside the evidence archive ${dir}; write the bundle elsewhere\n`);
     return EXIT_USAGE;
   }
@@ -516,7 +517,9 @@ export async function exportCommand(loaded: LoadedConfig, opts: ExportOptions, i
       await f.write(text);
     };
     await small('VERIFICATION.md', verificationReport({ dir, from: opts.from, to: opts.to, source, period, first, last, fingerprint, folder, manifestSigned: Boolean(loaded.secrets.signingKey) }));
-    if (publicKeyPem !== undefined) await small('public-key.pem', publicKeyPem.endsWith('\n') ? publicKeyPem : `${publicKeyPem}\n`);
+    // The SPKI public half, never the --public-key text as given: createPublicKey accepts a private
+    // key PEM too, and an operator passing the signing key itself must not ship it to the auditor (R8).
+    if (publicKeyPem !== undefined) await small('public-key.pem', createPublicKey(publicKeyPem).export({ type: 'spki', format: 'pem' }).toString());
     await small('control-matrix.csv', matrixCsv(rows));
     await small('control-matrix.md', matrixMarkdown(rows, opts.from, opts.to, days.length));
     const order = ['VERIFICATION.md', 'public-key.pem', 'control-matrix.csv', 'control-matrix.md', 'control-days.csv'];

@@ -21,6 +21,7 @@ import { renderHtml, renderText, subjectLine } from '../posture/render.js';
 import { snapshotHash, type CoverageEntry, type CoverageStatus, type Snapshot, type SnapshotBody, type SnapshotControl } from '../posture/snapshot-types.js';
 import { makeDirectorySync } from '../store/make-directory.js';
 import type { CliIo } from './main.js';
+import { insideDirectory } from './out-path.js';
 
 /** The watermark of every preview rendering. */
 export const PREVIEW_WATERMARK = 'PREVIEW — sample data';
@@ -185,8 +186,8 @@ export function previewEmail(input: PreviewInput): { subject: string; html: stri
 
 /** Whether `file` is `dir` or inside it. */
 function inside(file: string, dir: string): boolean {
-  const rel = path.relative(dir, file);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  // Lexical (`..name` is inside) and through symlinks (R8).
+  return insideDirectory(file, dir);
 }
 
 /**

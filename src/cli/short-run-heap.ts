@@ -29,11 +29,11 @@ import { setFlagsFromString } from 'node:v8';
 export const shortRunV8Flags: readonly string[] = ['--semi-space-growth-factor=1', '--optimize-for-size', '--no-opt', '--no-maglev'];
 
 /** Flags by which an operator tunes the same things: when one is given, their choice stands. */
-const operatorTuning = /(^|\s)--(no-)?(max-semi-space-size|min-semi-space-size|semi-space-growth-factor|optimize-for-size|opt|turbofan|maglev)(=|\s|$)/;
+const operatorTuning = /(^|\s)--(no-?)?(max-semi-space-size|min-semi-space-size|semi-space-growth-factor|optimize-for-size|opt|turbofan|maglev)(=|\s|$)/;
 
 /** Whether the node command line or NODE_OPTIONS already sets young-generation or compiler flags. */
 export function operatorTuned(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
-  // V8 reads `_` and `-` in flag names alike.
+  // V8 reads `_` and `-` in flag names alike, and negates with `--no-x` or `--nox`.
   return operatorTuning.test(` ${[...execArgv, nodeOptions ?? ''].join(' ').replace(/_/g, '-')} `);
 }
 

@@ -108,8 +108,10 @@ const transientCodes = new Set([
 
 /** The server's reply on one line, bounded. */
 function reply(text: string): string {
+  // Scrubbed before the cut (a secret echoed across it would survive as a prefix), and C1 controls
+  // too (U+009B is a CSI to some terminals: `vigil email test` prints this reply) (R8).
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 300);
+  return scrub(text).replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim().slice(0, 300);
 }
 
 /**

@@ -105,7 +105,8 @@ function errorOutcome(
     ...base,
     finishedAt: finishedAt.toISOString(),
     findings: [],
-    error: { class: className ?? e.name ?? 'Error', message: scrub(e.message).slice(0, 500) },
+    // The class too: an error's name can come from a peer's answer (R8).
+    error: { class: scrub(className ?? (e.name || 'Error')).slice(0, 100), message: scrub(e.message).slice(0, 500) },
   };
   return { result, durationSeconds: (performance.now() - t0) / 1000 };
 }

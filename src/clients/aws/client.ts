@@ -30,7 +30,7 @@ import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { Logger } from 'pino';
 import type { AwsTarget } from '../../config/schema.js';
 import { MalformedResponseError, PermissionError, TransientError } from '../../probe/errors.js';
-import { forgetSecret, readSecret, registerSecret } from '../../secrets.js';
+import { forgetSecret, readSecret, registerSecret, scrub } from '../../secrets.js';
 import { actionOf } from './actions.js';
 
 /**
@@ -152,7 +152,8 @@ export function classifyAwsError(err: unknown, action: string, signal?: AbortSig
   const code = (typeof e.Code === 'string' && e.Code !== '' ? e.Code : undefined) ?? (e.name || e.code || 'Error');
   const status = e.$metadata?.httpStatusCode;
   // Access key ids are not secret, but they are credential-like: keep them out of results and logs.
-  const awsMessage = (e.message || '').slice(0, 400).replace(/\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, '[access key id]');
+  // Scrubbed before the cut: a secret echoed across the cut would otherwise survive as a prefix (R8).
+  const awsMessage = scrub(e.message || '').slice(0, 400).replace(/\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, '[access key id]');
   if (code === 'CredentialsProviderError' || code === 'ProviderError') {
     return new AwsCredentialsError(
       `no AWS credentials found for ${action}: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a web identity, or run with an instance/task role (${awsMessage})`,
