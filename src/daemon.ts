@@ -15,7 +15,7 @@ import { ProbeWorker } from './queue/probe-worker.js';
 import { Recorder } from './queue/recorder.js';
 import { RedisRunCoordinator } from './queue/run-coordinator.js';
 import { Scheduler } from './queue/scheduler.js';
-import { registerSecret, secretFileModeWarning } from './secrets.js';
+import { registerSecret, scrub, secretFileModeWarning } from './secrets.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './store/embedded-redis.js';
 import { makeDirectorySync } from './store/make-directory.js';
 import { checkRedisServer } from './store/redis-checks.js';
@@ -271,7 +271,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         dayClose.failures++;
         metrics.countDayCloseFailure();
         const day = err instanceof DayCloseError ? err.day : err instanceof SnapshotIntegrityError ? err.date : undefined;
-        dayClose.reason = err instanceof Error ? err.message : String(err);
+        // Shown by /readyz (admin listener, no token): scrubbed like everything else that leaves.
+        dayClose.reason = scrub(err instanceof Error ? err.message : String(err)).slice(0, 500);
         log.error(
           { day, archiveDir: loaded.archiveDir, code: err instanceof DayCloseError ? err.code : undefined, reason: dayClose.reason, failures: dayClose.failures },
           'day close failed: nothing published, retrying every minute',

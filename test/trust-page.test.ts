@@ -198,6 +198,8 @@ describe('CORS preflight', () => {
     const post = await fetch(`${l.url}/trust/feed.json`, { method: 'DELETE' });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
+    // An error answer of a CORS resource is still readable cross-origin.
+    expect(post.headers.get('access-control-allow-origin')).toBe('*');
     const page = await fetch(`${l.url}/trust`, { method: 'OPTIONS' });
     expect(page.status).toBe(405);
     expect(page.headers.get('allow')).toBe('GET, HEAD');

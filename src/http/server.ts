@@ -227,6 +227,9 @@ export async function listen(name: string, at: Listen, routes: Record<string, Ha
     const route = findRoute(routes, target.pathname);
     if (!route) return sendJson(res, 404, { error: 'not found' });
     const withOptions = route.handler.options === true;
+    // A CORS resource carries Access-Control-Allow-Origin on every answer, errors included, so a
+    // cross-origin reader sees the status (405, 413, 500) instead of a network error.
+    if (withOptions) res.setHeader('access-control-allow-origin', '*');
     if (req.method !== 'GET' && req.method !== 'HEAD' && !(withOptions && req.method === 'OPTIONS'))
       return sendJson(res, 405, { error: 'method not allowed' }, { allow: withOptions ? 'GET, HEAD, OPTIONS' : 'GET, HEAD' });
     if (hasBody) return sendJson(res, 413, { error: 'request bodies are not accepted' });
