@@ -13,6 +13,7 @@ import { allPages } from '../../src/clients/aws/pages.js';
 import type { AwsTarget } from '../../src/config/schema.js';
 import type { CollectContext } from '../../src/probe/contract.js';
 import { MalformedResponseError } from '../../src/probe/errors.js';
+import { RecordersAnswer, StatusAnswer } from '../../src/clients/aws/config-recorders.js';
 import {
   COVERAGE_TYPES,
   lookbackHours,
@@ -78,27 +79,6 @@ const JobsAnswer = z.looseObject({
   NextToken: z.string().optional(),
 });
 
-
-// AWS Config (JSON 1.1, lower-case member names). The lists are required: an answer without one is malformed, not "no recorder".
-const RecordersAnswer = z.looseObject({
-  ConfigurationRecorders: z.array(
-    z.looseObject({
-      name: z.string().optional(),
-      servicePrincipal: z.string().optional(),
-      recordingGroup: z
-        .looseObject({
-          allSupported: z.boolean().optional(),
-          resourceTypes: z.array(z.string()).optional(),
-          exclusionByResourceTypes: z.looseObject({ resourceTypes: z.array(z.string()).optional() }).optional(),
-          recordingStrategy: z.looseObject({ useOnly: z.string().optional() }).optional(),
-        })
-        .optional(),
-    }),
-  ),
-});
-const StatusAnswer = z.looseObject({
-  ConfigurationRecordersStatus: z.array(z.looseObject({ name: z.string().optional(), recording: z.boolean().optional(), lastStatus: z.string().optional(), lastErrorCode: z.string().optional(), servicePrincipal: z.string().optional() })),
-});
 /** ListDiscoveredResources pages by `nextToken`; renamed for allPages. */
 const DiscoveredAnswer = z
   .looseObject({

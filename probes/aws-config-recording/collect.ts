@@ -3,35 +3,12 @@
  * recorders and their status. Loaded by probe.ts on the first run only, with the AWS SDK it imports.
  */
 import { DescribeConfigurationRecordersCommand, DescribeConfigurationRecorderStatusCommand } from '@aws-sdk/client-config-service';
-import { z } from 'zod';
 import { observeAccount, readable } from '../../src/clients/aws/observe.js';
 import type { AwsTarget } from '../../src/config/schema.js';
 import type { CollectContext } from '../../src/probe/contract.js';
 import { MalformedResponseError } from '../../src/probe/errors.js';
 import type { Params, RecorderView, RecordingObservation } from './probe.js';
-
-const RecordersAnswer = z.looseObject({
-  ConfigurationRecorders: z
-    .array(
-      z.looseObject({
-        name: z.string().optional(),
-        servicePrincipal: z.string().optional(),
-        recordingGroup: z
-          .looseObject({
-            allSupported: z.boolean().optional(),
-            resourceTypes: z.array(z.string()).optional(),
-            exclusionByResourceTypes: z.looseObject({ resourceTypes: z.array(z.string()).optional() }).optional(),
-            recordingStrategy: z.looseObject({ useOnly: z.string().optional() }).optional(),
-          })
-          .optional(),
-      }),
-    ),
-});
-// The lists are required: an answer without one is malformed (a run error), not "no recorder" (a fail).
-const StatusAnswer = z.looseObject({
-  ConfigurationRecordersStatus: z
-    .array(z.looseObject({ name: z.string().optional(), recording: z.boolean().optional(), lastStatus: z.string().optional(), lastErrorCode: z.string().optional(), servicePrincipal: z.string().optional() })),
-});
+import { RecordersAnswer, StatusAnswer } from '../../src/clients/aws/config-recorders.js';
 
 /** Reads the recorders and their status in every configured region of the target's account. */
 export function collectRecording(ctx: CollectContext<AwsTarget, Params>): Promise<RecordingObservation> {
